@@ -1,0 +1,1 @@
+"""Figures and numbers computed from finished runs."""

@@ -1,0 +1,5 @@
+"""Lightning callbacks of the study."""
+
+from bn2d_study.callbacks.sampled_weights import SampledWeightsLogger
+
+__all__ = ["SampledWeightsLogger"]

@@ -1,0 +1,208 @@
+"""Typed schema of `configs/train.yaml`: Hydra merges every YAML onto these dataclasses, so a
+wrong type or unknown key fails at composition, and `validate_config` checks value ranges
+before anything is built.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Optional
+
+from hydra.core.config_store import ConfigStore
+from omegaconf import MISSING, DictConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
+
+from bn2d_study.data.archive import DHCD_URL, TEST_IMAGES_PER_CLASS, TRAIN_IMAGES_PER_CLASS
+from bn2d_study.errors import ConfigError
+
+# Note: OmegaConf needs `Optional[...]`/`List[...]` spelled out (it reads these annotations).
+
+
+def _require(condition: bool, key: str, value: Any, rule: str) -> None:
+    if not condition:
+        raise ConfigError(
+            f"{key}={value!r} is invalid: {rule}. Fix it on the command line "
+            f"({key}=...) or in its YAML file under configs/."
+        )
+
+
+@dataclass
+class DataConfig:
+    """Options of `HindiDigitsDataModule`."""
+
+    _target_: str = "bn2d_study.data.HindiDigitsDataModule"
+    data_dir: str = MISSING
+    archive: Optional[str] = None  # noqa: UP045
+    url: str = DHCD_URL
+    batch_size: int = 32
+    val_fraction: float = 0.1
+    split_seed: int = 0
+    num_workers: int = 0
+    pin_memory: bool = False
+    normalize: bool = False
+    train_per_class: int = TRAIN_IMAGES_PER_CLASS
+    test_per_class: int = TEST_IMAGES_PER_CLASS
+
+    def __post_init__(self) -> None:
+        _require(self.batch_size >= 1, "data.batch_size", self.batch_size, "it must be >= 1")
+        _require(
+            0 <= self.val_fraction < 1,
+            "data.val_fraction",
+            self.val_fraction,
+            "it must be in [0, 1); 0 evaluates on Test every epoch",
+        )
+        _require(self.num_workers >= 0, "data.num_workers", self.num_workers, "it must be >= 0")
+        _require(
+            self.train_per_class >= 1,
+            "data.train_per_class",
+            self.train_per_class,
+            "it must be >= 1",
+        )
+        _require(
+            self.test_per_class >= 1, "data.test_per_class", self.test_per_class, "it must be >= 1"
+        )
+        if self.archive is not None:
+            _require(
+                Path(self.archive).expanduser().is_file(),
+                "data.archive",
+                self.archive,
+                f"no such file (relative paths start at {Path.cwd()}); point it at the "
+                f"official DHCD zip, or unset it (data.archive=null) to download "
+                f"{DHCD_URL}",
+            )
+
+
+@dataclass
+class ModelConfig:
+    """Options of `DigitClassifier` (and so of `build_cnn`)."""
+
+    _target_: str = "bn2d_study.models.DigitClassifier"
+    use_batchnorm: bool = True
+    conv_layers: int = 3
+    filters: int = 16
+    kernel_size: int = 3
+    pool_size: int = 2
+    num_classes: int = 10
+    optimizer: Any = MISSING
+    scheduler: Any = None
+
+    def __post_init__(self) -> None:
+        for key in ("conv_layers", "filters", "pool_size", "num_classes"):
+            value = getattr(self, key)
+            _require(value >= 1, f"model.{key}", value, "it must be >= 1")
+        _require(
+            self.kernel_size >= 1 and self.kernel_size % 2 == 1,
+            "model.kernel_size",
+            self.kernel_size,
+            "it must be odd (same padding)",
+        )
+        _require(self.pool_size <= 32, "model.pool_size", self.pool_size, "it must be <= 32")
+
+
+@dataclass
+class SampledWeightsConfig:
+    """Options of `SampledWeightsLogger`."""
+
+    _target_: str = "bn2d_study.callbacks.SampledWeightsLogger"
+    output_dir: str = MISSING
+    indices: list[list[int]] = field(default_factory=lambda: [[3, 4, 1, 0], [3, 8, 1, 0]])
+    layer: Optional[str] = None  # noqa: UP045
+    every_step: bool = False
+
+    def __post_init__(self) -> None:
+        _require(
+            len(self.indices) == 2,
+            "callbacks.sampled_weights.indices",
+            self.indices,
+            "it must hold exactly two weight indices",
+        )
+
+
+@dataclass
+class CallbacksConfig:
+    """The run's callbacks; set one to null to drop it."""
+
+    model_checkpoint: Any = None
+    sampled_weights: Optional[SampledWeightsConfig] = None  # noqa: UP045
+    progress_bar: Any = None
+
+
+@dataclass
+class TrainerConfig:
+    """The `lightning.Trainer` arguments this project sets; `+trainer.<arg>=...` adds others."""
+
+    _target_: str = "lightning.pytorch.Trainer"
+    default_root_dir: str = MISSING
+    accelerator: str = "auto"
+    devices: Any = "auto"
+    strategy: Any = "auto"
+    num_nodes: int = 1
+    precision: Any = "32-true"
+    min_epochs: Optional[int] = None  # noqa: UP045
+    max_epochs: int = 30
+    limit_train_batches: Any = None
+    limit_val_batches: Any = None
+    limit_test_batches: Any = None
+    check_val_every_n_epoch: int = 1
+    num_sanity_val_steps: int = 0
+    log_every_n_steps: int = 50
+    deterministic: Any = False
+    benchmark: Optional[bool] = None  # noqa: UP045
+    gradient_clip_val: Optional[float] = None  # noqa: UP045
+    accumulate_grad_batches: int = 1
+    enable_progress_bar: bool = True
+    enable_model_summary: bool = True
+
+    def __post_init__(self) -> None:
+        _require(self.max_epochs >= 1, "trainer.max_epochs", self.max_epochs, "it must be >= 1")
+        _require(
+            self.check_val_every_n_epoch == 1,
+            "trainer.check_val_every_n_epoch",
+            self.check_val_every_n_epoch,
+            "val and test metrics are logged every epoch (the study's curves)",
+        )
+
+
+@dataclass
+class PathsConfig:
+    """Where data and logs go."""
+
+    root_dir: str = MISSING
+    data_dir: str = MISSING
+    log_dir: str = MISSING
+    output_dir: str = MISSING
+
+
+@dataclass
+class TrainConfig:
+    """The root config (`configs/train.yaml`)."""
+
+    seed: int = 5842
+    train: bool = True
+    test: bool = True
+    ckpt_path: Optional[str] = None  # noqa: UP045
+    print_config: bool = True
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    callbacks: CallbacksConfig = field(default_factory=CallbacksConfig)
+    logger: dict[str, Any] = field(default_factory=dict)
+    trainer: TrainerConfig = field(default_factory=TrainerConfig)
+    paths: PathsConfig = field(default_factory=PathsConfig)
+
+
+def register_configs() -> None:
+    """Put the schema into Hydra's ConfigStore as `train_schema` (named in `train.yaml`)."""
+    ConfigStore.instance().store(name="train_schema", node=TrainConfig)
+
+
+def validate_config(cfg: DictConfig) -> None:
+    """Check value ranges (the dataclasses' `__post_init__`) before anything is built."""
+    try:
+        OmegaConf.to_object(cfg)
+    except OmegaConfBaseException as error:
+        # OmegaConf wraps errors raised while building a dataclass; surface ours unwrapped.
+        cause = error.__cause__ or error.__context__
+        if isinstance(cause, ConfigError):
+            raise cause from None
+        raise ConfigError(str(error)) from error

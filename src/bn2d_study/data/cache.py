@@ -1,0 +1,70 @@
+"""The prepared-data cache: one file holding both splits, versioned, checksummed, written atomically."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from bn2d_study.data.archive import DigitSplits
+
+CACHE_FORMAT_VERSION = 1
+_ARRAY_FIELDS = ("train_images", "train_labels", "test_images", "test_labels")
+
+
+def _checksum(arrays: dict[str, torch.Tensor]) -> str:
+    digest = hashlib.sha256()
+    for name in _ARRAY_FIELDS:
+        digest.update(name.encode())
+        digest.update(arrays[name].numpy().tobytes())
+    return digest.hexdigest()
+
+
+def write_cache(splits: DigitSplits, path: Path) -> None:
+    """Write the splits to `path` via a temp file in the same folder and an atomic rename.
+
+    A reader never sees a partly written file: either the old state or the complete new one.
+    """
+    arrays = {name: torch.from_numpy(getattr(splits, name)) for name in _ARRAY_FIELDS}
+    payload = {"format_version": CACHE_FORMAT_VERSION, "sha256": _checksum(arrays), **arrays}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            torch.save(payload, handle)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp_name, path)
+    except BaseException:
+        Path(tmp_name).unlink(missing_ok=True)
+        raise
+
+
+def read_cache(path: Path, train_per_class: int, test_per_class: int) -> DigitSplits | None:
+    """Load the cache if it exists, is of this format version, matches its checksum and counts.
+
+    Returns None when the cache is absent or unusable, so the caller rebuilds it.
+    """
+    if not path.is_file():
+        return None
+    try:
+        payload = torch.load(path, weights_only=True)
+    except Exception:  # a file of another format or a foreign file: rebuild rather than crash
+        return None
+    if not isinstance(payload, dict) or payload.get("format_version") != CACHE_FORMAT_VERSION:
+        return None
+    if any(name not in payload for name in _ARRAY_FIELDS) or payload.get("sha256") != _checksum(
+        payload
+    ):
+        return None
+    splits = DigitSplits(*(payload[name].numpy() for name in _ARRAY_FIELDS))
+    expected = {"train": train_per_class, "test": test_per_class}
+    for split, per_class in expected.items():
+        counts = np.bincount(getattr(splits, f"{split}_labels"), minlength=10)
+        if not np.all(counts == per_class):
+            return None
+    return splits

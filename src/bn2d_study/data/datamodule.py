@@ -1,0 +1,122 @@
+"""`HindiDigitsDataModule`: the DHCD digits as in-memory tensors, with a seeded validation split."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from lightning import LightningDataModule
+from torch.utils.data import DataLoader
+
+from bn2d_study.data.archive import (
+    DHCD_URL,
+    TEST_IMAGES_PER_CLASS,
+    TRAIN_IMAGES_PER_CLASS,
+    DigitSplits,
+)
+from bn2d_study.data.in_memory import InMemoryDigits, batch_loader
+from bn2d_study.data.source import prepare_digits
+
+
+class HindiDigitsDataModule(LightningDataModule):
+    """Devanagari handwritten digits (DHCD): 17,000 train and 3,000 test 32x32 images.
+
+    Args:
+        data_dir: where the cache (and a downloaded archive) live.
+        archive: a local copy of the official zip; None downloads it from `url` when no cache.
+        url: the official archive's address.
+        batch_size: images per batch, for training and evaluation alike (as in the study).
+        val_fraction: share of Train held out for validation; 0 evaluates on Test every epoch.
+        split_seed: seed of the generator that draws the held-out images.
+        num_workers, pin_memory: passed to the DataLoaders.
+        normalize: standardize with the train split's pixel mean and std.
+        train_per_class, test_per_class: image counts the archive must hold per digit.
+    """
+
+    def __init__(
+        self,
+        data_dir: str = "data",
+        archive: str | None = None,
+        url: str = DHCD_URL,
+        batch_size: int = 32,
+        val_fraction: float = 0.1,
+        split_seed: int = 0,
+        num_workers: int = 0,
+        pin_memory: bool = False,
+        normalize: bool = False,
+        train_per_class: int = TRAIN_IMAGES_PER_CLASS,
+        test_per_class: int = TEST_IMAGES_PER_CLASS,
+    ) -> None:
+        super().__init__()
+        self.save_hyperparameters(logger=False)
+        self.data_dir = Path(data_dir).expanduser()
+        self.archive = Path(archive).expanduser().absolute() if archive else None
+        self.train_set: InMemoryDigits | None = None
+        self.val_set: InMemoryDigits | None = None
+        self.test_set: InMemoryDigits | None = None
+
+    @property
+    def val_loader_splits(self) -> list[tuple[str, ...]]:
+        """For each validation dataloader, the metric groups it reports (`val`, `test` or both)."""
+        if self.hparams.val_fraction > 0:
+            return [("val",), ("test",)]
+        return [("val", "test")]
+
+    def _load(self) -> DigitSplits:
+        return prepare_digits(
+            self.data_dir,
+            self.archive,
+            self.hparams.url,
+            self.hparams.train_per_class,
+            self.hparams.test_per_class,
+        )
+
+    def prepare_data(self) -> None:
+        """Build the cache once (on one process per node) from the archive or a download."""
+        self._load()
+
+    def setup(self, stage: str | None = None) -> None:
+        """Load the cache into memory and split Train into train and validation parts."""
+        if self.train_set is not None:
+            return
+        splits = self._load()
+        images = torch.from_numpy(splits.train_images)
+        labels = torch.from_numpy(splits.train_labels)
+        n_val = round(len(labels) * self.hparams.val_fraction)
+        # Own generator: the split must not consume or depend on torch's global random stream.
+        generator = torch.Generator().manual_seed(self.hparams.split_seed)
+        order = torch.randperm(len(labels), generator=generator)
+        val_idx, train_idx = order[:n_val].sort().values, order[n_val:].sort().values
+        mean = std = None
+        if self.hparams.normalize:
+            train_pixels = images[train_idx].to(torch.float32).div(255)
+            mean, std = train_pixels.mean().item(), train_pixels.std().item()
+        self.train_set = InMemoryDigits(images[train_idx], labels[train_idx], mean, std)
+        self.val_set = InMemoryDigits(images[val_idx], labels[val_idx], mean, std)
+        self.test_set = InMemoryDigits(
+            torch.from_numpy(splits.test_images), torch.from_numpy(splits.test_labels), mean, std
+        )
+
+    def _loader(self, dataset: InMemoryDigits | None, shuffle: bool) -> DataLoader:
+        assert dataset is not None, "call setup() first"
+        return batch_loader(
+            dataset,
+            self.hparams.batch_size,
+            shuffle,
+            self.hparams.num_workers,
+            self.hparams.pin_memory,
+        )
+
+    def train_dataloader(self) -> DataLoader:
+        """Shuffled train batches, in the order `DataLoader(shuffle=True)` gives."""
+        return self._loader(self.train_set, shuffle=True)
+
+    def val_dataloader(self) -> list[DataLoader]:
+        """Validation part of Train (if any), then Test: both are evaluated every epoch."""
+        if self.hparams.val_fraction > 0:
+            return [self._loader(self.val_set, False), self._loader(self.test_set, False)]
+        return [self._loader(self.test_set, False)]
+
+    def test_dataloader(self) -> DataLoader:
+        """Test, in order."""
+        return self._loader(self.test_set, shuffle=False)

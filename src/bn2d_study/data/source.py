@@ -1,0 +1,72 @@
+"""Find the DHCD digits: an existing cache, else a local archive, else the official download."""
+
+from __future__ import annotations
+
+import logging
+import os
+import tempfile
+from pathlib import Path
+from urllib.parse import urlparse
+
+from filelock import FileLock
+from torchvision.datasets.utils import download_url
+
+from bn2d_study.data.archive import DigitSplits, read_digit_archive
+from bn2d_study.data.cache import read_cache, write_cache
+from bn2d_study.errors import DatasetUnavailableError
+
+log = logging.getLogger(__name__)
+
+CACHE_FILE_NAME = "dhcd-digits.pt"
+
+
+def download_archive(url: str, data_dir: Path) -> Path:
+    """Download the archive into `data_dir` (progress bar from torchvision), atomically.
+
+    The file appears under its final name only once complete, so an interrupted download
+    leaves nothing that a later run would mistake for the archive.
+    """
+    target = data_dir / Path(urlparse(url).path).name
+    if target.is_file():
+        return target
+    data_dir.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix=".download-", dir=data_dir) as tmp_dir:
+        try:
+            download_url(url, tmp_dir, filename=target.name)
+        except Exception as error:
+            raise DatasetUnavailableError(
+                f"Could not download the DHCD archive from {url} ({error}). Without network "
+                f"access, set data.archive (or the DHCD_ARCHIVE environment variable) to a local "
+                f"copy of the official zip, e.g. data.archive=../shared/data/dhcd-digits.zip."
+            ) from error
+        os.replace(Path(tmp_dir) / target.name, target)
+    return target
+
+
+def prepare_digits(
+    data_dir: Path,
+    archive: Path | None,
+    url: str,
+    train_per_class: int,
+    test_per_class: int,
+) -> DigitSplits:
+    """Return the digit splits, building `data_dir/dhcd-digits.pt` first if needed.
+
+    Order: a valid cache in `data_dir`; else the local `archive`; else a download of `url`.
+    A file lock makes concurrent sweep jobs build the cache once; the others wait and reuse it.
+    """
+    cache_path = data_dir / CACHE_FILE_NAME
+    splits = read_cache(cache_path, train_per_class, test_per_class)
+    if splits is not None:
+        return splits
+    data_dir.mkdir(parents=True, exist_ok=True)
+    with FileLock(str(cache_path) + ".lock"):
+        # Another job may have built it while this one waited for the lock.
+        splits = read_cache(cache_path, train_per_class, test_per_class)
+        if splits is not None:
+            return splits
+        source = archive if archive is not None else download_archive(url, data_dir)
+        log.info("Building the DHCD digits cache %s from %s", cache_path, source)
+        splits = read_digit_archive(source, train_per_class, test_per_class)
+        write_cache(splits, cache_path)
+    return splits

@@ -1,0 +1,138 @@
+"""`DigitClassifier`: trains the study's CNN with cross-entropy and logs the study's metrics."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import torch
+from lightning import LightningModule
+from torch import Tensor, nn
+from torchmetrics import MeanMetric
+from torchmetrics.classification import MulticlassAccuracy
+
+from bn2d_study.models.cnn import build_cnn
+
+OptimizerFactory = Callable[[Iterable[nn.Parameter]], torch.optim.Optimizer]
+SchedulerFactory = Callable[[torch.optim.Optimizer], Any]
+
+# Metric groups: `train` during fitting, `val` and `test` after every epoch, and `best_ckpt`
+# for the final `trainer.test` with the best checkpoint.
+METRIC_GROUPS = ("train", "val", "test", "best_ckpt")
+
+
+class SplitMetrics(nn.Module):
+    """Mean loss over batches (each batch counts once, as in the study) and accuracy."""
+
+    def __init__(self, num_classes: int) -> None:
+        super().__init__()
+        # "disable"/validate_args=False: no per-step NaN or label checks, which would force a
+        # device sync every step.
+        self.loss = MeanMetric(nan_strategy="disable")
+        self.acc = MulticlassAccuracy(num_classes, average="micro", validate_args=False)
+
+    def update(self, loss: Tensor, logits: Tensor, targets: Tensor) -> None:
+        """Add one batch."""
+        self.loss.update(loss.detach())
+        self.acc.update(logits.detach(), targets)
+
+
+class DigitClassifier(LightningModule):
+    """The study's CNN (see `build_cnn`) with a `use_batchnorm` switch.
+
+    Logs per epoch `train/loss` (plain mean of batch losses), `train/acc`, `val/loss`,
+    `val/acc`, `test/loss`, `test/acc`; after fit, Test with the best checkpoint as
+    `best_ckpt/loss` and `best_ckpt/acc`.
+
+    Args:
+        optimizer: a partial optimizer (Hydra `_partial_: true`), called with the parameters.
+        scheduler: an optional partial LR scheduler, called with the optimizer; stepped per epoch.
+        The other arguments are those of `build_cnn`.
+    """
+
+    def __init__(
+        self,
+        optimizer: OptimizerFactory,
+        scheduler: SchedulerFactory | None = None,
+        use_batchnorm: bool = True,
+        conv_layers: int = 3,
+        filters: int = 16,
+        kernel_size: int = 3,
+        pool_size: int = 2,
+        num_classes: int = 10,
+    ) -> None:
+        super().__init__()
+        # The factories stay out of the checkpoint: pickled callables would need an unsafe
+        # (weights_only=False) load; the run folder's resolved config records them.
+        self.save_hyperparameters(logger=False, ignore=["optimizer", "scheduler"])
+        self.optimizer_factory = optimizer
+        self.scheduler_factory = scheduler
+        self.net = build_cnn(
+            use_batchnorm=use_batchnorm,
+            conv_layers=conv_layers,
+            filters=filters,
+            kernel_size=kernel_size,
+            pool_size=pool_size,
+            num_classes=num_classes,
+        )
+        self.criterion = nn.CrossEntropyLoss()
+        # Keyed `<group>_metrics`: a bare "train" would clash with nn.Module.train.
+        self.split_metrics = nn.ModuleDict(
+            {f"{g}_metrics": SplitMetrics(num_classes) for g in METRIC_GROUPS}
+        )
+        self.val_loader_groups: list[tuple[str, ...]] = [("val",), ("test",)]
+
+    def forward(self, images: Tensor) -> Tensor:
+        """Class logits for a batch of images (B, 1, 32, 32)."""
+        return self.net(images)
+
+    def setup(self, stage: str) -> None:
+        """Ask the data module which metric groups each validation dataloader feeds."""
+        datamodule = getattr(self.trainer, "datamodule", None)
+        if datamodule is not None and hasattr(datamodule, "val_loader_splits"):
+            self.val_loader_groups = datamodule.val_loader_splits
+
+    def _step(self, batch: tuple[Tensor, Tensor], groups: Iterable[str]) -> Tensor:
+        images, targets = batch
+        logits = self(images)
+        loss = self.criterion(logits, targets)
+        for group in groups:
+            metrics = self.split_metrics[f"{group}_metrics"]
+            metrics.update(loss, logits, targets)
+            # Metric objects are computed and reset by Lightning once per epoch.
+            self.log(
+                f"{group}/loss",
+                metrics.loss,
+                on_step=False,
+                on_epoch=True,
+                add_dataloader_idx=False,
+            )
+            self.log(
+                f"{group}/acc", metrics.acc, on_step=False, on_epoch=True, add_dataloader_idx=False
+            )
+        return loss
+
+    def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> Tensor:
+        """One SGD step's loss; accumulates `train/loss` and `train/acc`."""
+        return self._step(batch, ("train",))
+
+    def validation_step(
+        self, batch: tuple[Tensor, Tensor], batch_idx: int, dataloader_idx: int = 0
+    ) -> None:
+        """Evaluate one batch of the validation split or of Test (see `val_loader_splits`)."""
+        self._step(batch, self.val_loader_groups[dataloader_idx])
+
+    def test_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
+        """Evaluate one Test batch with the checkpoint `trainer.test` loaded (`best_ckpt/*`)."""
+        self._step(batch, ("best_ckpt",))
+
+    def configure_optimizers(self) -> Any:
+        """The configured optimizer, plus the scheduler when one is configured."""
+        optimizer = self.optimizer_factory(params=self.parameters())
+        if self.scheduler_factory is None:
+            return optimizer
+        scheduler = self.scheduler_factory(optimizer=optimizer)
+        return {
+            "optimizer": optimizer,
+            "lr_scheduler": {"scheduler": scheduler, "interval": "epoch"},
+        }

@@ -1,0 +1,38 @@
+"""The study's small CNN, with BatchNorm2d after each convolution as a switch."""
+
+from __future__ import annotations
+
+from torch import nn
+
+
+def build_cnn(
+    use_batchnorm: bool = True,
+    conv_layers: int = 3,
+    filters: int = 16,
+    kernel_size: int = 3,
+    pool_size: int = 2,
+    in_channels: int = 1,
+    image_size: int = 32,
+    num_classes: int = 10,
+) -> nn.Sequential:
+    """Build `[Conv2d (BatchNorm2d) ReLU] x conv_layers, MaxPool2d, Flatten, Linear`.
+
+    Layers are created in exactly the protocol's order, so with the same seed the initial
+    weights equal those of the study's hand-written `nn.Sequential`. Convolutions use "same"
+    padding (odd kernel sizes), so only the pooling shrinks the image.
+    """
+    layers: list[nn.Module] = []
+    channels = in_channels
+    for _ in range(conv_layers):
+        layers.append(nn.Conv2d(channels, filters, kernel_size, padding=kernel_size // 2))
+        if use_batchnorm:
+            layers.append(nn.BatchNorm2d(filters))
+        layers.append(nn.ReLU())
+        channels = filters
+    pooled = image_size // pool_size
+    layers += [
+        nn.MaxPool2d(pool_size),
+        nn.Flatten(),
+        nn.Linear(filters * pooled * pooled, num_classes),
+    ]
+    return nn.Sequential(*layers)

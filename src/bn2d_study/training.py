@@ -1,0 +1,58 @@
+"""One training run from a composed config: what `train.py` runs for each job of a sweep."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+from hydra.utils import instantiate
+from lightning import seed_everything
+from omegaconf import DictConfig, OmegaConf
+
+from bn2d_study.config_schema import validate_config
+from bn2d_study.utils.config_tree import print_config_tree
+
+log = logging.getLogger(__name__)
+
+RESOLVED_CONFIG_NAME = "resolved_config.yaml"
+
+
+def _instantiate_all(section: DictConfig | None) -> list[Any]:
+    """Instantiate every entry of a callbacks/logger section that is not null."""
+    if not section:
+        return []
+    return [instantiate(item) for item in section.values() if item is not None]
+
+
+def train(cfg: DictConfig) -> dict[str, float]:
+    """Validate the config, fit the model, test the best checkpoint; return the final metrics."""
+    validate_config(cfg)
+    output_dir = Path(cfg.paths.output_dir)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    (output_dir / RESOLVED_CONFIG_NAME).write_text(OmegaConf.to_yaml(cfg, resolve=True))
+    if cfg.print_config:
+        print_config_tree(cfg)
+
+    # Seed first, then build the model: its initial weights are the first random draws,
+    # exactly as in the study's script.
+    seed_everything(cfg.seed, workers=True)
+    datamodule = instantiate(cfg.data)
+    model = instantiate(cfg.model)
+    trainer = instantiate(
+        cfg.trainer,
+        callbacks=_instantiate_all(cfg.callbacks),
+        logger=_instantiate_all(cfg.logger) or False,
+    )
+
+    if cfg.train:
+        trainer.fit(model, datamodule=datamodule, ckpt_path=cfg.ckpt_path)
+    metrics = {k: float(v) for k, v in trainer.callback_metrics.items()}
+    if cfg.test:
+        checkpoint = trainer.checkpoint_callback
+        best = checkpoint.best_model_path if checkpoint is not None else ""
+        if cfg.train and not best:
+            log.warning("No best checkpoint was saved; testing the current weights.")
+        trainer.test(model, datamodule=datamodule, ckpt_path=best or None)
+        metrics.update({k: float(v) for k, v in trainer.callback_metrics.items()})
+    return metrics

@@ -1,0 +1,1 @@
+"""Small helpers: Hydra resolvers, config printing."""

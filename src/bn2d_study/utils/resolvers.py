@@ -1,0 +1,45 @@
+"""OmegaConf resolvers used by the configs: collision-free sweep folders and run names."""
+
+from __future__ import annotations
+
+import re
+import secrets
+from collections.abc import Sequence
+
+from omegaconf import OmegaConf
+
+# Overrides that say where things are, not what the run is: left out of run names.
+_NOT_IN_RUN_NAME = re.compile(
+    r"^(data\.(archive|data_dir|num_workers|pin_memory)|paths\..*|hydra\..*)$"
+)
+
+
+def run_name(overrides: Sequence[str]) -> str:
+    """Name a run by its overrides, e.g. `use_batchnorm=false,batch_size=16,seed=1`.
+
+    Keys are shortened to their last part; values are made safe as folder names.
+    """
+    parts = []
+    for override in overrides:
+        key, _, value = str(override).lstrip("+~").partition("=")
+        if _NOT_IN_RUN_NAME.match(key):
+            continue
+        value = re.sub(r"[^\w.,=+-]", "_", value)[:40]
+        parts.append(f"{key.rsplit('.', 1)[-1].rsplit('/', 1)[-1]}={value}")
+    return ",".join(parts) or "defaults"
+
+
+def unique_id() -> str:
+    """A random 6-hex-digit tag, so two sweeps started in the same second never share a folder.
+
+    Registered with caching: all jobs of one sweep see the value of the launching process.
+    """
+    return secrets.token_hex(3)
+
+
+def register_resolvers() -> None:
+    """Register `run_name` and `unique_id` (idempotent)."""
+    if not OmegaConf.has_resolver("run_name"):
+        OmegaConf.register_new_resolver("run_name", run_name)
+    if not OmegaConf.has_resolver("unique_id"):
+        OmegaConf.register_new_resolver("unique_id", unique_id, use_cache=True)

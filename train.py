@@ -1,5 +1,6 @@
 """Train the study's CNN: `python train.py [overrides]`; a sweep: `python train.py -m ...`."""
 
+import logging
 import os
 from pathlib import Path
 
@@ -7,6 +8,7 @@ import hydra
 from omegaconf import DictConfig
 
 from bn2d_study.config_schema import register_configs
+from bn2d_study.errors import StudyError
 from bn2d_study.training import train
 from bn2d_study.utils.resolvers import register_resolvers
 
@@ -14,12 +16,18 @@ from bn2d_study.utils.resolvers import register_resolvers
 os.environ.setdefault("PROJECT_ROOT", str(Path(__file__).resolve().parent))
 register_configs()
 register_resolvers()
+log = logging.getLogger(__name__)
 
 
 @hydra.main(version_base="1.3", config_path="configs", config_name="train")
 def main(cfg: DictConfig) -> float:
     """Run one job; returns the last epoch's validation accuracy (for Hydra sweepers)."""
-    metrics = train(cfg)
+    try:
+        metrics = train(cfg)
+    except StudyError as error:
+        # A setup mistake, not a bug: the message says what to change; no traceback.
+        log.error("%s", error)
+        raise SystemExit(1) from None
     return metrics.get("val/acc", float("nan"))
 
 

@@ -24,6 +24,8 @@ def run_name(overrides: Sequence[str]) -> str:
         key, _, value = str(override).lstrip("+~").partition("=")
         if _NOT_IN_RUN_NAME.match(key):
             continue
+        # Sweeps hand Hydra's parsed values back as Python literals; show what users type.
+        value = {"True": "true", "False": "false", "None": "null"}.get(value, value)
         value = re.sub(r"[^\w.,=+-]", "_", value)[:40]
         parts.append(f"{key.rsplit('.', 1)[-1].rsplit('/', 1)[-1]}={value}")
     return ",".join(parts) or "defaults"

@@ -1,0 +1,271 @@
+"""The data module on small archives in the official layout: extraction, cache, errors, order."""
+
+from __future__ import annotations
+
+import multiprocessing
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from conftest import TINY_TEST_PER_CLASS, TINY_TRAIN_PER_CLASS, make_dhcd_zip
+from PIL import Image
+from torch.utils.data import DataLoader, TensorDataset
+from torchvision import datasets, transforms
+
+from bn2d_study.data import HindiDigitsDataModule
+from bn2d_study.data import cache as cache_module
+from bn2d_study.data.archive import DHCD_URL, read_digit_archive
+from bn2d_study.data.source import CACHE_FILE_NAME, prepare_digits
+from bn2d_study.errors import DatasetUnavailableError
+
+UNREACHABLE_URL = "http://127.0.0.1:9/dhcd.zip"  # nothing listens on the discard port
+
+
+def make_datamodule(
+    archive: Path | None, data_dir: Path, **kwargs: object
+) -> HindiDigitsDataModule:
+    options = {
+        "train_per_class": TINY_TRAIN_PER_CLASS,
+        "test_per_class": TINY_TEST_PER_CLASS,
+        "url": UNREACHABLE_URL,
+    }
+    options.update(kwargs)
+    return HindiDigitsDataModule(
+        data_dir=str(data_dir), archive=str(archive) if archive else None, **options
+    )
+
+
+def extract(archive: Path, target: Path) -> Path:
+    with zipfile.ZipFile(archive) as handle:
+        handle.extractall(target)
+    return target / "DevanagariHandwrittenCharacterDataset"
+
+
+def test_extraction_counts_and_imagefolder_order(tiny_archive: Path, tmp_path: Path) -> None:
+    splits = read_digit_archive(tiny_archive, TINY_TRAIN_PER_CLASS, TINY_TEST_PER_CLASS)
+    assert splits.train_images.shape == (10 * TINY_TRAIN_PER_CLASS, 32, 32)
+    assert splits.test_images.shape == (10 * TINY_TEST_PER_CLASS, 32, 32)
+    assert np.bincount(splits.train_labels).tolist() == [TINY_TRAIN_PER_CLASS] * 10
+    # Same images, labels and order as torchvision's ImageFolder over the extracted files.
+    root = extract(tiny_archive, tmp_path)
+    for split, images, labels in (
+        ("Train", splits.train_images, splits.train_labels),
+        ("Test", splits.test_images, splits.test_labels),
+    ):
+        folder = datasets.ImageFolder(root / split, transform=transforms.PILToTensor())
+        expected = torch.stack([folder[i][0][0] for i in range(len(folder))])
+        assert torch.equal(torch.from_numpy(images), expected)
+        assert labels.tolist() == folder.targets
+
+
+def test_folder_names_match_case_insensitively(tmp_path: Path) -> None:
+    archive = make_dhcd_zip(tmp_path / "lower.zip", split_names=("train", "TEST"), root="dhcd")
+    splits = read_digit_archive(archive, TINY_TRAIN_PER_CLASS, TINY_TEST_PER_CLASS)
+    assert len(splits.train_labels) == 10 * TINY_TRAIN_PER_CLASS
+
+
+def test_dataset_zip_wrapped_in_another_zip(tiny_archive: Path, tmp_path: Path) -> None:
+    wrapper = tmp_path / "download.zip"
+    with zipfile.ZipFile(wrapper, "w") as handle:
+        handle.writestr("readme.txt", "the UCI download wraps the data set zip")
+        handle.write(tiny_archive, "DevanagariHandwrittenCharacterDataset.zip")
+    inner = read_digit_archive(tiny_archive, TINY_TRAIN_PER_CLASS, TINY_TEST_PER_CLASS)
+    outer = read_digit_archive(wrapper, TINY_TRAIN_PER_CLASS, TINY_TEST_PER_CLASS)
+    assert np.array_equal(inner.train_images, outer.train_images)
+    assert np.array_equal(inner.test_labels, outer.test_labels)
+
+
+def test_other_members_are_ignored(tmp_path: Path) -> None:
+    consonant = Image.new("L", (32, 32))
+    extra = tmp_path / "c.png"
+    consonant.save(extra)
+    archive = make_dhcd_zip(
+        tmp_path / "full.zip",
+        extra_members={
+            "DevanagariHandwrittenCharacterDataset/Train/character_1_ka/1.png": extra.read_bytes()
+        },
+    )
+    splits = read_digit_archive(archive, TINY_TRAIN_PER_CLASS, TINY_TEST_PER_CLASS)
+    assert len(splits.train_labels) == 10 * TINY_TRAIN_PER_CLASS
+
+
+def test_cache_is_built_once_and_reused(tiny_archive: Path, tmp_path: Path) -> None:
+    dm = make_datamodule(tiny_archive, tmp_path)
+    dm.prepare_data()
+    cache = tmp_path / CACHE_FILE_NAME
+    assert cache.is_file()
+    stamp = cache.stat().st_mtime_ns
+    # With a valid cache the archive is no longer needed, and the cache is not rewritten.
+    dm2 = make_datamodule(tmp_path / "gone.zip", tmp_path)
+    dm2.prepare_data()
+    dm2.setup()
+    assert cache.stat().st_mtime_ns == stamp
+    assert len(dm2.train_set) + len(dm2.val_set) == 10 * TINY_TRAIN_PER_CLASS
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        CACHE_FILE_NAME,
+        CACHE_FILE_NAME + ".lock",
+    ]
+
+
+def test_corrupt_cache_is_rebuilt(tiny_archive: Path, tmp_path: Path) -> None:
+    cache = tmp_path / CACHE_FILE_NAME
+    cache.write_bytes(b"not a cache")
+    splits = prepare_digits(
+        tmp_path, tiny_archive, UNREACHABLE_URL, TINY_TRAIN_PER_CLASS, TINY_TEST_PER_CLASS
+    )
+    assert len(splits.test_labels) == 10 * TINY_TEST_PER_CLASS
+    assert cache_module.read_cache(cache, TINY_TRAIN_PER_CLASS, TINY_TEST_PER_CLASS) is not None
+
+
+def test_cache_with_wrong_checksum_is_rejected(tiny_archive: Path, tmp_path: Path) -> None:
+    prepare_digits(
+        tmp_path, tiny_archive, UNREACHABLE_URL, TINY_TRAIN_PER_CLASS, TINY_TEST_PER_CLASS
+    )
+    cache = tmp_path / CACHE_FILE_NAME
+    payload = torch.load(cache, weights_only=True)
+    payload["train_images"][0, 0, 0] ^= 1
+    torch.save(payload, cache)
+    assert cache_module.read_cache(cache, TINY_TRAIN_PER_CLASS, TINY_TEST_PER_CLASS) is None
+
+
+def test_interrupted_cache_write_leaves_nothing(
+    tiny_archive: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def save_half_then_die(obj: object, handle: object) -> None:
+        handle.write(b"\x80partial pickle")  # type: ignore[attr-defined]
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cache_module.torch, "save", save_half_then_die)
+    with pytest.raises(KeyboardInterrupt):
+        prepare_digits(
+            tmp_path, tiny_archive, UNREACHABLE_URL, TINY_TRAIN_PER_CLASS, TINY_TEST_PER_CLASS
+        )
+    assert [p.name for p in tmp_path.iterdir() if not p.name.endswith(".lock")] == []
+
+
+def test_missing_archive_and_no_network_is_one_clear_error(tmp_path: Path) -> None:
+    dm = make_datamodule(None, tmp_path / "data")
+    with pytest.raises(DatasetUnavailableError) as error:
+        dm.prepare_data()
+    message = str(error.value)
+    assert "data.archive" in message and UNREACHABLE_URL in message
+    leftovers = [p for p in (tmp_path / "data").rglob("*") if not p.name.endswith(".lock")]
+    assert leftovers == []
+
+
+def test_archive_path_that_does_not_exist(tmp_path: Path) -> None:
+    dm = make_datamodule(tmp_path / "missing.zip", tmp_path / "data")
+    with pytest.raises(DatasetUnavailableError, match=r"does not exist.*data\.archive"):
+        dm.prepare_data()
+
+
+@pytest.mark.parametrize("damage", ["truncated", "not_a_zip", "missing_images", "wrong_size"])
+def test_corrupt_or_incomplete_archive(tiny_archive: Path, tmp_path: Path, damage: str) -> None:
+    bad = tmp_path / "bad.zip"
+    if damage == "truncated":
+        data = tiny_archive.read_bytes()
+        bad.write_bytes(data[: len(data) // 2])
+    elif damage == "not_a_zip":
+        bad.write_text("<html>503 Service Unavailable</html>")
+    elif damage == "missing_images":
+        make_dhcd_zip(bad, train_per_class=TINY_TRAIN_PER_CLASS - 1)
+    else:
+        make_dhcd_zip(bad, image_size=28)
+    data_dir = tmp_path / "data"
+    dm = make_datamodule(bad, data_dir)
+    with pytest.raises(DatasetUnavailableError) as error:
+        dm.prepare_data()
+    message = str(error.value)
+    assert "data.archive" in message and "corrupt or incomplete" in message
+    assert DHCD_URL in message
+    assert not (data_dir / CACHE_FILE_NAME).exists()
+    assert [p for p in data_dir.iterdir() if not p.name.endswith(".lock")] == []
+
+
+def _prepare_in_process(args: tuple[str, str]) -> str:
+    archive, data_dir = args
+    splits = prepare_digits(
+        Path(data_dir), Path(archive), UNREACHABLE_URL, TINY_TRAIN_PER_CLASS, TINY_TEST_PER_CLASS
+    )
+    return str(splits.train_images.sum())
+
+
+def test_two_prepares_at_once_build_one_valid_cache(tiny_archive: Path, tmp_path: Path) -> None:
+    context = multiprocessing.get_context("spawn")
+    with context.Pool(2) as pool:
+        sums = pool.map(_prepare_in_process, [(str(tiny_archive), str(tmp_path))] * 2)
+    assert sums[0] == sums[1]
+    splits = cache_module.read_cache(
+        tmp_path / CACHE_FILE_NAME, TINY_TRAIN_PER_CLASS, TINY_TEST_PER_CLASS
+    )
+    assert splits is not None and str(splits.train_images.sum()) == sums[0]
+    assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
+
+
+def test_validation_split_uses_its_own_generator(tiny_archive: Path, tmp_path: Path) -> None:
+    torch.manual_seed(123)
+    before = torch.get_rng_state()
+    dm = make_datamodule(tiny_archive, tmp_path, val_fraction=0.25, split_seed=7)
+    dm.prepare_data()
+    dm.setup()
+    assert torch.equal(torch.get_rng_state(), before)
+    assert len(dm.val_set) == 30 and len(dm.train_set) == 90
+    again = make_datamodule(tiny_archive, tmp_path, val_fraction=0.25, split_seed=7)
+    again.setup()
+    assert torch.equal(dm.val_set.images, again.val_set.images)
+    other = make_datamodule(tiny_archive, tmp_path, val_fraction=0.25, split_seed=8)
+    other.setup()
+    assert not torch.equal(dm.val_set.images, other.val_set.images)
+    # Held-out and kept images partition Train.
+    all_train = read_digit_archive(tiny_archive, TINY_TRAIN_PER_CLASS, TINY_TEST_PER_CLASS)
+    merged = torch.cat([dm.train_set.images, dm.val_set.images]).flatten(1)
+    expected = torch.from_numpy(all_train.train_images).flatten(1)
+    assert sorted(map(tuple, merged.tolist())) == sorted(map(tuple, expected.tolist()))
+
+
+def test_val_fraction_zero_evaluates_on_test(tiny_archive: Path, tmp_path: Path) -> None:
+    dm = make_datamodule(tiny_archive, tmp_path, val_fraction=0.0)
+    dm.setup()
+    assert len(dm.train_set) == 10 * TINY_TRAIN_PER_CLASS
+    loaders = dm.val_dataloader()
+    assert len(loaders) == 1 and loaders[0].dataset is dm.test_set
+    assert dm.val_loader_splits == [("val", "test")]
+    with_val = make_datamodule(tiny_archive, tmp_path, val_fraction=0.1)
+    with_val.setup()
+    assert [loader.dataset for loader in with_val.val_dataloader()] == [
+        with_val.val_set,
+        with_val.test_set,
+    ]
+
+
+def test_pixels_and_shuffled_batches_equal_a_plain_dataloader(
+    tiny_archive: Path, tmp_path: Path
+) -> None:
+    dm = make_datamodule(tiny_archive, tmp_path, val_fraction=0.0, batch_size=16)
+    dm.setup()
+    to_tensor = transforms.ToTensor()
+    reference = TensorDataset(
+        torch.stack([to_tensor(img.numpy()[:, :, None]) for img in dm.train_set.images]),
+        dm.train_set.labels,
+    )
+    for seed in (0, 5842):
+        torch.manual_seed(seed)
+        ours = [batch for _ in range(2) for batch in dm.train_dataloader()]
+        torch.manual_seed(seed)
+        plain = [
+            batch for _ in range(2) for batch in DataLoader(reference, batch_size=16, shuffle=True)
+        ]
+        assert len(ours) == len(plain)
+        for (x, y), (px, py) in zip(ours, plain, strict=True):
+            assert x.dtype == torch.float32 and x.shape[1:] == (1, 32, 32)
+            assert torch.equal(x, px) and torch.equal(y, py)
+
+
+def test_normalize_uses_train_split_statistics(tiny_archive: Path, tmp_path: Path) -> None:
+    dm = make_datamodule(tiny_archive, tmp_path, normalize=True, val_fraction=0.0)
+    dm.setup()
+    x, _ = dm.train_set[list(range(len(dm.train_set)))]
+    assert abs(x.mean().item()) < 1e-5
+    assert abs(x.std().item() - 1) < 1e-4

@@ -1,0 +1,124 @@
+"""The CNN builder against the protocol's hand-written nn.Sequential, and the LightningModule."""
+
+from __future__ import annotations
+
+import csv
+from functools import partial
+from pathlib import Path
+
+import pytest
+import torch
+from conftest import TINY_TEST_PER_CLASS, TINY_TRAIN_PER_CLASS
+from lightning import Trainer, seed_everything
+from lightning.pytorch.loggers import CSVLogger
+from torch import nn
+
+from bn2d_study.callbacks import SampledWeightsLogger
+from bn2d_study.data import HindiDigitsDataModule
+from bn2d_study.models import DigitClassifier, build_cnn
+
+
+def protocol_sequential(use_batchnorm: bool) -> nn.Sequential:
+    """The study's model, written out layer by layer as the protocol lists it."""
+    if not use_batchnorm:
+        return nn.Sequential(
+            nn.Conv2d(1, 16, 3, padding=1), nn.ReLU(),
+            nn.Conv2d(16, 16, 3, padding=1), nn.ReLU(),
+            nn.Conv2d(16, 16, 3, padding=1), nn.ReLU(),
+            nn.MaxPool2d(2), nn.Flatten(), nn.Linear(4096, 10),
+        )  # fmt: skip
+    return nn.Sequential(
+        nn.Conv2d(1, 16, 3, padding=1), nn.BatchNorm2d(16), nn.ReLU(),
+        nn.Conv2d(16, 16, 3, padding=1), nn.BatchNorm2d(16), nn.ReLU(),
+        nn.Conv2d(16, 16, 3, padding=1), nn.BatchNorm2d(16), nn.ReLU(),
+        nn.MaxPool2d(2), nn.Flatten(), nn.Linear(4096, 10),
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize("use_batchnorm", [False, True])
+def test_builder_matches_protocol_layers_and_initial_weights(use_batchnorm: bool) -> None:
+    torch.manual_seed(5842)
+    expected = protocol_sequential(use_batchnorm)
+    torch.manual_seed(5842)
+    built = build_cnn(use_batchnorm=use_batchnorm)
+    assert [repr(m) for m in built] == [repr(m) for m in expected]
+    expected_state, built_state = expected.state_dict(), built.state_dict()
+    assert list(built_state) == list(expected_state)
+    for name, tensor in expected_state.items():
+        assert torch.equal(built_state[name], tensor), name
+    # The module wraps the same network with the same draws.
+    torch.manual_seed(5842)
+    module = DigitClassifier(
+        optimizer=partial(torch.optim.SGD, lr=0.001), use_batchnorm=use_batchnorm
+    )
+    for name, tensor in expected_state.items():
+        assert torch.equal(module.net.state_dict()[name], tensor), name
+
+
+def test_builder_options_shape_the_network() -> None:
+    net = build_cnn(use_batchnorm=True, conv_layers=2, filters=8, kernel_size=5, pool_size=4)
+    convs = [m for m in net if isinstance(m, nn.Conv2d)]
+    assert len(convs) == 2 and convs[0].kernel_size == (5, 5) and convs[1].out_channels == 8
+    assert sum(isinstance(m, nn.BatchNorm2d) for m in net) == 2
+    assert net(torch.zeros(3, 1, 32, 32)).shape == (3, 10)
+    assert isinstance(net[-1], nn.Linear) and net[-1].in_features == 8 * 8 * 8
+
+
+def test_train_loss_is_the_plain_mean_of_batch_losses(tiny_archive: Path, tmp_path: Path) -> None:
+    # 120 train images in batches of 50: the last batch has 20, and still counts as one.
+    dm = HindiDigitsDataModule(
+        data_dir=str(tmp_path / "data"),
+        archive=str(tiny_archive),
+        batch_size=50,
+        val_fraction=0.0,
+        train_per_class=TINY_TRAIN_PER_CLASS,
+        test_per_class=TINY_TEST_PER_CLASS,
+    )
+    seed_everything(1)
+    model = DigitClassifier(optimizer=partial(torch.optim.SGD, lr=0.01), use_batchnorm=True)
+    recorder = SampledWeightsLogger(output_dir=str(tmp_path), every_step=True)
+    trainer = Trainer(
+        max_epochs=2,
+        accelerator="cpu",
+        logger=CSVLogger(tmp_path, name="", version=""),
+        callbacks=[recorder],
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        num_sanity_val_steps=0,
+    )
+    trainer.fit(model, datamodule=dm)
+    with recorder.csv_path.open() as handle:
+        rows = list(csv.DictReader(handle))
+    step_losses = {0: [], 1: []}
+    epoch_losses = {}
+    for row in rows:
+        if row["kind"] == "step":
+            step_losses[int(row["epoch"])].append(float(row["train_loss"]))
+        else:
+            epoch_losses[int(row["epoch"])] = float(row["train_loss"])
+    assert [len(v) for v in step_losses.values()] == [3, 3]
+    for epoch, losses in step_losses.items():
+        assert epoch_losses[epoch] == pytest.approx(sum(losses) / len(losses), rel=1e-6)
+    with (tmp_path / "metrics.csv").open() as handle:
+        logged = [r for r in csv.DictReader(handle) if r["train/loss"]]
+    assert [float(r["train/loss"]) for r in logged] == pytest.approx(
+        [epoch_losses[0], epoch_losses[1]], rel=1e-6
+    )
+    # val_fraction=0: the Test pass reports both the val and the test metrics.
+    with (tmp_path / "metrics.csv").open() as handle:
+        evals = [r for r in csv.DictReader(handle) if r["val/acc"]]
+    assert len(evals) == 2 and all(r["val/acc"] == r["test/acc"] for r in evals)
+
+
+def test_optimizer_and_scheduler_come_from_config() -> None:
+    model = DigitClassifier(
+        optimizer=partial(torch.optim.Adam, lr=0.01),
+        scheduler=partial(torch.optim.lr_scheduler.StepLR, step_size=5),
+    )
+    config = model.configure_optimizers()
+    assert isinstance(config["optimizer"], torch.optim.Adam)
+    assert config["lr_scheduler"]["scheduler"].step_size == 5
+    assert isinstance(
+        DigitClassifier(optimizer=partial(torch.optim.SGD, lr=0.1)).configure_optimizers(),
+        torch.optim.SGD,
+    )

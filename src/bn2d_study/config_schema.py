@@ -67,7 +67,8 @@ class DataConfig:
                 Path(self.archive).expanduser().is_file(),
                 "data.archive",
                 self.archive,
-                f"no such file (set by data.archive or DHCD_ARCHIVE; relative paths start at {Path.cwd()}); point it at the "
+                f"no such file (set by data.archive or DHCD_ARCHIVE; relative paths start "
+                f"at {Path.cwd()}); point it at the "
                 f"official DHCD zip, or unset it (data.archive=null) to download "
                 f"{DHCD_URL}",
             )

@@ -126,7 +126,6 @@ class CallbacksConfig:
 
     model_checkpoint: Any = None
     sampled_weights: Optional[SampledWeightsConfig] = None  # noqa: UP045
-    progress_bar: Any = None
 
 
 @dataclass

@@ -8,10 +8,10 @@ from collections.abc import Sequence
 
 from omegaconf import OmegaConf
 
-# Overrides that say where things are, not what the run is: left out of run names.
-_NOT_IN_RUN_NAME = re.compile(
-    r"^(data\.(archive|data_dir|num_workers|pin_memory)|paths\..*|hydra\..*)$"
-)
+# Overrides that say where things are or how they are read, not what the run is: they stay out
+# of run names.
+_DATA_SOURCE_KEYS = "archive|data_dir|url|num_workers|pin_memory|train_per_class|test_per_class"
+_NOT_IN_RUN_NAME = re.compile(rf"^(data\.({_DATA_SOURCE_KEYS})|paths\..*|hydra\..*)$")
 
 
 def run_name(overrides: Sequence[str]) -> str:

@@ -1,0 +1,139 @@
+"""Every config composes, validates and instantiates; the schema rejects bad input by key."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from hydra.errors import ConfigCompositionException
+from hydra.utils import instantiate
+from lightning import Trainer
+from omegaconf import DictConfig, OmegaConf
+
+from bn2d_study.config_schema import validate_config
+from bn2d_study.data import HindiDigitsDataModule
+from bn2d_study.errors import ConfigError
+from bn2d_study.models import DigitClassifier
+from bn2d_study.utils.resolvers import run_name, unique_id
+
+Compose = Callable[..., DictConfig]
+CONFIG_DIR = Path(__file__).resolve().parents[1] / "configs"
+
+
+def group_options(group: str) -> list[str]:
+    return sorted(p.stem for p in (CONFIG_DIR / group).glob("*.yaml"))
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [[]]
+    + [[f"logger={name}"] for name in group_options("logger")]
+    + [[f"trainer={name}"] for name in group_options("trainer")]
+    + [[f"experiment={name}"] for name in group_options("experiment")]
+    + [[f"debug={name}"] for name in group_options("debug")]
+    + [["experiment=paper", "debug=fast", "model.use_batchnorm=false"]],
+    ids=lambda o: " ".join(o) or "defaults",
+)
+def test_every_config_composes_validates_and_instantiates(
+    compose_train_config: Compose, tmp_path: Path, overrides: list[str]
+) -> None:
+    cfg = compose_train_config(
+        [*overrides, f"data.data_dir={tmp_path}", "data.archive=null"], output_dir=tmp_path
+    )
+    validate_config(cfg)
+    OmegaConf.to_yaml(cfg, resolve=True)  # every interpolation resolves
+    assert isinstance(instantiate(cfg.data), HindiDigitsDataModule)
+    assert isinstance(instantiate(cfg.model), DigitClassifier)
+    callbacks = [instantiate(c) for c in cfg.callbacks.values() if c is not None]
+    loggers = [instantiate(c) for c in cfg.logger.values() if c is not None]
+    assert callbacks and loggers
+    if cfg.trainer.accelerator != "gpu":  # no GPU here; its config still composes
+        trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers)
+        assert isinstance(trainer, Trainer)
+
+
+def test_defaults_are_the_study_model_with_tensorboard_and_csv(
+    compose_train_config: Compose,
+) -> None:
+    cfg = compose_train_config([])
+    assert cfg.seed == 5842
+    assert cfg.model.use_batchnorm is True
+    assert cfg.data.batch_size == 32 and cfg.data.val_fraction == 0.1
+    assert cfg.model.optimizer._target_ == "torch.optim.SGD" and cfg.model.optimizer.lr == 0.001
+    assert set(cfg.logger) == {"tensorboard", "csv"}
+    assert cfg.callbacks.sampled_weights.indices == [[3, 4, 1, 0], [3, 8, 1, 0]]
+    assert cfg.callbacks.model_checkpoint.monitor == "val/acc"
+
+
+def test_paper_experiment_is_the_protocol(compose_train_config: Compose) -> None:
+    cfg = compose_train_config(["experiment=paper", "model.use_batchnorm=false"])
+    assert cfg.seed == 5842 and cfg.model.use_batchnorm is False
+    assert cfg.data.batch_size == 32 and cfg.data.val_fraction == 0 and not cfg.data.normalize
+    assert cfg.model.optimizer.lr == 0.001 and cfg.model.optimizer.momentum == 0
+    assert cfg.trainer.max_epochs == 30 and cfg.trainer.deterministic is True
+    assert cfg.trainer.num_sanity_val_steps == 0
+
+
+def test_logger_all_adds_offline_wandb(compose_train_config: Compose, tmp_path: Path) -> None:
+    cfg = compose_train_config(["logger=all", "model.use_batchnorm=false"], output_dir=tmp_path)
+    assert set(cfg.logger) == {"tensorboard", "csv", "wandb"}
+    assert cfg.logger.wandb.offline is True
+    assert cfg.logger.wandb.save_dir == str(tmp_path)
+    assert cfg.logger.wandb.name == "logger=all,use_batchnorm=false"
+
+
+@pytest.mark.parametrize(
+    ("override", "key"),
+    [
+        ("model.use_batchnorm=maybe", "model.use_batchnorm"),
+        ("data.bogus=1", "data.bogus"),
+        ("trainer.max_epoch=3", "trainer.max_epoch"),
+        ("data.batch_size=many", "data.batch_size"),
+    ],
+)
+def test_schema_rejects_wrong_types_and_unknown_keys(
+    compose_train_config: Compose, override: str, key: str
+) -> None:
+    with pytest.raises(ConfigCompositionException) as error:
+        compose_train_config([override])
+    assert key in str(error.value) + str(error.value.__cause__)
+
+
+@pytest.mark.parametrize(
+    ("override", "key"),
+    [
+        ("data.batch_size=0", "data.batch_size"),
+        ("data.val_fraction=1.5", "data.val_fraction"),
+        ("data.val_fraction=-0.1", "data.val_fraction"),
+        ("data.archive=/no/such/dhcd.zip", "data.archive"),
+        ("model.kernel_size=4", "model.kernel_size"),
+        ("model.filters=0", "model.filters"),
+        ("trainer.max_epochs=0", "trainer.max_epochs"),
+        ("callbacks.sampled_weights.indices=[[3,4,1,0]]", "callbacks.sampled_weights.indices"),
+    ],
+)
+def test_schema_rejects_out_of_range_values_by_key(
+    compose_train_config: Compose, tmp_path: Path, override: str, key: str
+) -> None:
+    cfg = compose_train_config([override], output_dir=tmp_path)
+    with pytest.raises(ConfigError, match=rf"^{key}="):
+        validate_config(cfg)
+
+
+def test_run_names_come_from_overrides() -> None:
+    assert run_name(["model.use_batchnorm=False", "data.batch_size=16", "seed=1"]) == (
+        "use_batchnorm=false,batch_size=16,seed=1"
+    )
+    assert run_name(["experiment=paper", "data.archive=/x/y.zip", "paths.log_dir=/tmp"]) == (
+        "experiment=paper"
+    )
+    assert run_name(["+trainer.profiler=simple", "model.optimizer._target_=torch.optim.Adam"]) == (
+        "profiler=simple,_target_=torch.optim.Adam"
+    )
+    assert run_name([]) == "defaults"
+    assert "/" not in run_name(["model.scheduler=a/b"])
+
+
+def test_unique_ids_differ() -> None:
+    assert len({unique_id() for _ in range(50)}) == 50

@@ -1,0 +1,130 @@
+"""`train.py` end to end in a subprocess: debug=fast multiruns on a tiny archive, config errors."""
+
+from __future__ import annotations
+
+import csv
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+from conftest import PROJECT_ROOT, tiny_data_overrides
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+
+def launch(args: list[str], cwd: Path) -> subprocess.Popen[str]:
+    env = {k: v for k, v in os.environ.items() if k != "DHCD_ARCHIVE"}
+    return subprocess.Popen(
+        [sys.executable, str(PROJECT_ROOT / "train.py"), *args],
+        cwd=cwd,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+
+
+def finish(process: subprocess.Popen[str], timeout: float = 300) -> str:
+    output, _ = process.communicate(timeout=timeout)
+    assert process.returncode == 0, output[-4000:]
+    return output
+
+
+def read_metrics(run_dir: Path) -> list[dict[str, str]]:
+    with (run_dir / "csv" / "metrics.csv").open() as handle:
+        return list(csv.DictReader(handle))
+
+
+def test_fast_multirun_of_bn_on_and_off(tiny_archive: Path, tmp_path: Path) -> None:
+    common = [
+        "-m",
+        "debug=fast",
+        "model.use_batchnorm=true,false",
+        f"paths.log_dir={tmp_path / 'logs'}",
+        *tiny_data_overrides(tiny_archive, tmp_path / "data"),
+    ]
+    # Two sweeps started together must not share a folder, even within the same second.
+    first, second = launch(common, tmp_path), launch(common, tmp_path)
+    finish(first), finish(second)
+    sweeps = sorted((tmp_path / "logs" / "multiruns").iterdir())
+    assert len(sweeps) == 2
+    for sweep in sweeps:
+        runs = sorted(p for p in sweep.iterdir() if p.is_dir())
+        assert [r.name for r in runs] == ["0_debug=fast,use_batchnorm=true",
+                                          "1_debug=fast,use_batchnorm=false"]  # fmt: skip
+        for run, use_batchnorm in zip(runs, (True, False), strict=True):
+            resolved = yaml.safe_load((run / "resolved_config.yaml").read_text())
+            assert resolved["model"]["use_batchnorm"] is use_batchnorm
+            assert resolved["paths"]["output_dir"] == str(run)
+            checkpoints = sorted(p.name for p in (run / "checkpoints").iterdir())
+            assert "last.ckpt" in checkpoints
+            assert any(name.startswith("best-epoch000-val_acc") for name in checkpoints)
+            assert (run / "sampled_weights.csv").is_file()
+            assert (run / "sampled_weights.png").is_file()
+            rows = read_metrics(run)
+            keys = {k for row in rows for k, v in row.items() if v}
+            assert {"train/loss", "train/acc", "val/loss", "val/acc", "test/loss", "test/acc",
+                    "best_ckpt/acc", "best_ckpt/loss", "sampled_weights/w1"} <= keys  # fmt: skip
+            events = EventAccumulator(str(run))
+            events.Reload()
+            assert {"train/loss", "val/acc", "test/acc"} <= set(events.Tags()["scalars"])
+
+
+def test_bad_config_value_is_a_one_paragraph_error(tmp_path: Path) -> None:
+    process = launch(["data.batch_size=0", f"paths.log_dir={tmp_path}"], tmp_path)
+    output, _ = process.communicate(timeout=120)
+    assert process.returncode == 1
+    assert "data.batch_size=0 is invalid" in output
+    assert "Traceback" not in output
+
+
+def test_missing_archive_without_network_is_one_paragraph_error(tmp_path: Path) -> None:
+    process = launch(
+        [
+            "debug=fast",
+            f"paths.log_dir={tmp_path / 'logs'}",
+            f"data.data_dir={tmp_path / 'data'}",
+            "data.url=http://127.0.0.1:9/dhcd.zip",
+        ],
+        tmp_path,
+    )
+    output, _ = process.communicate(timeout=120)
+    assert process.returncode == 1
+    assert "Could not download the DHCD archive from http://127.0.0.1:9/dhcd.zip" in output
+    assert "data.archive" in output and "Traceback" not in output
+    assert [p.name for p in (tmp_path / "data").iterdir()] == ["dhcd-digits.pt.lock"]
+
+
+@pytest.mark.slow
+def test_batch_size_by_seed_by_bn_sweep_gives_18_separate_runs(
+    tiny_archive: Path, tmp_path: Path
+) -> None:
+    finish(
+        launch(
+            [
+                "-m",
+                "debug=fast",
+                "logger=csv",
+                "model.use_batchnorm=true,false",
+                "data.batch_size=16,32,128",
+                "seed=1,2,3",
+                f"paths.log_dir={tmp_path / 'logs'}",
+                *tiny_data_overrides(tiny_archive, tmp_path / "data"),
+            ],
+            tmp_path,
+        ),
+        timeout=900,
+    )
+    (sweep,) = (tmp_path / "logs" / "multiruns").iterdir()
+    runs = [p for p in sweep.iterdir() if p.is_dir()]
+    assert len(runs) == 18
+    settings = set()
+    for run in runs:
+        resolved = yaml.safe_load((run / "resolved_config.yaml").read_text())
+        settings.add(
+            (resolved["model"]["use_batchnorm"], resolved["data"]["batch_size"], resolved["seed"])
+        )
+        assert read_metrics(run), run
+    assert len(settings) == 18

@@ -125,6 +125,7 @@ class CallbacksConfig:
     """The run's callbacks; set one to null to drop it."""
 
     model_checkpoint: Any = None
+    epoch_timer: Any = None
     sampled_weights: Optional[SampledWeightsConfig] = None  # noqa: UP045
 
 

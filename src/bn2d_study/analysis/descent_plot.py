@@ -2,16 +2,34 @@
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
+from typing import Any
 
-import matplotlib
-
-matplotlib.use("Agg")  # files only: runs on clusters and CI without a display
-
-import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.figure import Figure
+from matplotlib.patches import FancyArrowPatch
+from matplotlib.ticker import ScalarFormatter
+from mpl_toolkits.mplot3d import proj3d
 from mpl_toolkits.mplot3d.axes3d import Axes3D
+
+
+class Arrow3D(FancyArrowPatch):
+    """An arrow between two 3D points, drawn in screen space.
+
+    `Axes3D.quiver` sizes arrow heads in data units, which breaks when the weights move by
+    1e-3 while the loss moves by 1; projecting first keeps every head the same size.
+    """
+
+    def __init__(self, start: Sequence[float], end: Sequence[float], **kwargs: Any) -> None:
+        super().__init__((0, 0), (0, 0), **kwargs)
+        self._xyz = np.array([start, end], dtype=float)
+
+    def do_3d_projection(self, renderer: Any = None) -> float:
+        """Project both ends with the axes' current view (called by matplotlib when drawing)."""
+        xs, ys, zs = proj3d.proj_transform(*self._xyz.T, self.axes.M)
+        self.set_positions((xs[0], ys[0]), (xs[1], ys[1]))
+        return float(np.min(zs))
 
 
 def draw_descent_path(
@@ -22,24 +40,18 @@ def draw_descent_path(
     title: str = "",
 ) -> None:
     """Draw one point per epoch and an arrow from each epoch to the next onto a 3D axes."""
-    x, y, z = (np.asarray(v, dtype=float) for v in (weight_1, weight_2, train_loss))
-    ax.scatter(x, y, z, c=np.arange(len(x)), cmap="viridis", depthshade=False)
-    if len(x) > 1:
-        ax.quiver(
-            x[:-1],
-            y[:-1],
-            z[:-1],
-            np.diff(x),
-            np.diff(y),
-            np.diff(z),
-            arrow_length_ratio=0.15,
-            color="tab:red",
-            linewidth=1,
-        )
-    ax.set_xlabel("weight 1")
-    ax.set_ylabel("weight 2")
+    points = np.column_stack([np.asarray(v, dtype=float) for v in (weight_1, weight_2, train_loss)])
+    ax.scatter(*points.T, c=np.arange(len(points)), cmap="viridis", depthshade=False, s=18)
+    for start, end in itertools.pairwise(points):
+        ax.add_artist(Arrow3D(start, end, arrowstyle="-|>", mutation_scale=10, color="tab:red"))
+    for axis in (ax.xaxis, ax.yaxis):
+        # Full tick values instead of a shared offset text that overlaps the axis label.
+        axis.set_major_formatter(ScalarFormatter(useOffset=False))
+    ax.tick_params(labelsize=7)
+    ax.set_xlabel("weight 1", labelpad=12)
+    ax.set_ylabel("weight 2", labelpad=12)
     ax.set_zlabel("train loss")
-    ax.set_title(title)
+    ax.set_title(title, fontsize=10)
 
 
 def descent_path_figure(
@@ -48,8 +60,11 @@ def descent_path_figure(
     train_loss: Sequence[float],
     title: str = "",
 ) -> Figure:
-    """A figure with one 3D descent-path panel."""
-    fig = plt.figure(figsize=(6, 5))
+    """A figure with one 3D descent-path panel.
+
+    A bare `Figure` (no pyplot): no global backend state, nothing to close, safe off-screen.
+    """
+    fig = Figure(figsize=(6, 5))
     draw_descent_path(fig.add_subplot(projection="3d"), weight_1, weight_2, train_loss, title)
     fig.tight_layout()
     return fig

@@ -1,5 +1,6 @@
 """Lightning callbacks of the study."""
 
+from bn2d_study.callbacks.epoch_timer import EpochTimer
 from bn2d_study.callbacks.sampled_weights import SampledWeightsLogger
 
-__all__ = ["SampledWeightsLogger"]
+__all__ = ["EpochTimer", "SampledWeightsLogger"]

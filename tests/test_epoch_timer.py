@@ -1,0 +1,56 @@
+"""EpochTimer: per-epoch training seconds that leave validation out, and their running total."""
+
+from __future__ import annotations
+
+import csv
+import time
+from functools import partial
+from pathlib import Path
+
+import pytest
+import torch
+from conftest import TINY_TEST_PER_CLASS, TINY_TRAIN_PER_CLASS
+from lightning import Callback, LightningModule, Trainer
+from lightning.pytorch.loggers import CSVLogger
+
+from bn2d_study.callbacks import EpochTimer
+from bn2d_study.data import HindiDigitsDataModule
+from bn2d_study.models import DigitClassifier
+
+VALIDATION_PAUSE_S = 1.0
+
+
+class SlowValidation(Callback):
+    """Makes every validation pass take at least VALIDATION_PAUSE_S."""
+
+    def on_validation_epoch_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        time.sleep(VALIDATION_PAUSE_S)
+
+
+def test_epoch_times_exclude_validation_and_add_up(tiny_archive: Path, tmp_path: Path) -> None:
+    dm = HindiDigitsDataModule(
+        data_dir=str(tmp_path / "data"),
+        archive=str(tiny_archive),
+        train_per_class=TINY_TRAIN_PER_CLASS,
+        test_per_class=TINY_TEST_PER_CLASS,
+    )
+    model = DigitClassifier(optimizer=partial(torch.optim.SGD, lr=0.01))
+    started = time.perf_counter()
+    trainer = Trainer(
+        max_epochs=2,
+        accelerator="cpu",
+        logger=CSVLogger(tmp_path, name="csv", version=""),
+        callbacks=[EpochTimer(), SlowValidation()],
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+    )
+    trainer.fit(model, datamodule=dm)
+    wall_s = time.perf_counter() - started
+    with (tmp_path / "csv" / "metrics.csv").open() as handle:
+        rows = [r for r in csv.DictReader(handle) if r["time/train_epoch_s"]]
+    epochs = [float(r["time/train_epoch_s"]) for r in rows]
+    totals = [float(r["time/train_total_s"]) for r in rows]
+    assert len(epochs) == 2 and all(e > 0 for e in epochs)
+    assert totals == pytest.approx([epochs[0], epochs[0] + epochs[1]])
+    # Two validation pauses happened inside the epochs, but are not counted.
+    assert totals[-1] < wall_s - 2 * VALIDATION_PAUSE_S

@@ -128,3 +128,29 @@ def test_batch_size_by_seed_by_bn_sweep_gives_18_separate_runs(
         )
         assert read_metrics(run), run
     assert len(settings) == 18
+
+
+@pytest.mark.slow
+def test_wandb_is_offline_and_each_multirun_job_gets_its_own_run(
+    tiny_archive: Path, tmp_path: Path
+) -> None:
+    process = launch(
+        [
+            "-m",
+            "debug=fast",
+            "logger=all",
+            "model.use_batchnorm=true,false",
+            f"hydra.sweep.dir={tmp_path / 'sweep'}",
+            *tiny_data_overrides(tiny_archive, tmp_path / "data"),
+        ],
+        tmp_path,
+    )
+    output = finish(process)
+    assert "wandb sync" in output
+    runs = sorted(p for p in (tmp_path / "sweep").iterdir() if p.is_dir())
+    assert len(runs) == 2
+    run_ids = set()
+    for run in runs:
+        (offline,) = (run / "wandb").glob("offline-run-*")
+        run_ids.add(offline.name)
+    assert len(run_ids) == 2

@@ -7,7 +7,8 @@ from pathlib import Path
 from typing import Any
 
 from hydra.utils import instantiate
-from lightning import seed_everything
+from lightning import Trainer, seed_everything
+from lightning.pytorch.loggers import WandbLogger
 from omegaconf import DictConfig, OmegaConf
 
 from bn2d_study.config_schema import validate_config
@@ -45,14 +46,25 @@ def train(cfg: DictConfig) -> dict[str, float]:
         logger=_instantiate_all(cfg.logger) or False,
     )
 
-    if cfg.train:
-        trainer.fit(model, datamodule=datamodule, ckpt_path=cfg.ckpt_path)
-    metrics = {k: float(v) for k, v in trainer.callback_metrics.items()}
-    if cfg.test:
-        checkpoint = trainer.checkpoint_callback
-        best = checkpoint.best_model_path if checkpoint is not None else ""
-        if cfg.train and not best:
-            log.warning("No best checkpoint was saved; testing the current weights.")
-        trainer.test(model, datamodule=datamodule, ckpt_path=best or None)
-        metrics.update({k: float(v) for k, v in trainer.callback_metrics.items()})
+    try:
+        if cfg.train:
+            trainer.fit(model, datamodule=datamodule, ckpt_path=cfg.ckpt_path)
+        metrics = {k: float(v) for k, v in trainer.callback_metrics.items()}
+        if cfg.test:
+            checkpoint = trainer.checkpoint_callback
+            best = checkpoint.best_model_path if checkpoint is not None else ""
+            if cfg.train and not best:
+                log.warning("No best checkpoint was saved; testing the current weights.")
+            trainer.test(model, datamodule=datamodule, ckpt_path=best or None)
+            metrics.update({k: float(v) for k, v in trainer.callback_metrics.items()})
+    finally:
+        _finish_wandb(trainer)
     return metrics
+
+
+def _finish_wandb(trainer: Trainer) -> None:
+    """Close this job's wandb run, or the next job of a multirun would log into it."""
+    if any(isinstance(logger, WandbLogger) for logger in trainer.loggers):
+        import wandb  # only when used: importing it costs a second
+
+        wandb.finish()

@@ -8,10 +8,13 @@ from collections.abc import Sequence
 
 from omegaconf import OmegaConf
 
-# Overrides that say where things are or how they are read, not what the run is: they stay out
-# of run names.
+# Overrides that say where things are, how they are read or shown, not what the run is: they stay
+# out of run names.
 _DATA_SOURCE_KEYS = "archive|data_dir|url|num_workers|pin_memory|train_per_class|test_per_class"
-_NOT_IN_RUN_NAME = re.compile(rf"^(data\.({_DATA_SOURCE_KEYS})|paths\..*|hydra\..*)$")
+_DISPLAY_KEYS = "print_config|trainer\\.enable_progress_bar|trainer\\.enable_model_summary"
+_NOT_IN_RUN_NAME = re.compile(
+    rf"^(data\.({_DATA_SOURCE_KEYS})|{_DISPLAY_KEYS}|paths\..*|hydra\..*)$"
+)
 
 
 def run_name(overrides: Sequence[str]) -> str:

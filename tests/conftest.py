@@ -17,6 +17,7 @@ from omegaconf import DictConfig, open_dict
 from PIL import Image
 
 from bn2d_study.config_schema import register_configs
+from bn2d_study.data import HindiDigitsDataModule
 from bn2d_study.utils.resolvers import register_resolvers
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
@@ -80,6 +81,24 @@ def real_archive() -> Path:
             pytest.fail(f"{message}; CI must run the tests that need it.")
         pytest.skip(message)
     return Path(value).resolve()
+
+
+UNREACHABLE_URL = "http://127.0.0.1:9/dhcd.zip"  # nothing listens on the discard port
+
+
+def make_tiny_datamodule(
+    archive: Path | None, data_dir: Path, **options: object
+) -> HindiDigitsDataModule:
+    """A data module over a tiny archive; downloads go to an address that refuses them."""
+    settings: dict[str, object] = {
+        "train_per_class": TINY_TRAIN_PER_CLASS,
+        "test_per_class": TINY_TEST_PER_CLASS,
+        "url": UNREACHABLE_URL,
+    }
+    settings.update(options)
+    return HindiDigitsDataModule(
+        data_dir=str(data_dir), archive=str(archive) if archive else None, **settings
+    )
 
 
 def tiny_data_overrides(archive: Path, data_dir: Path) -> list[str]:

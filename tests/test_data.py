@@ -9,32 +9,21 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from conftest import TINY_TEST_PER_CLASS, TINY_TRAIN_PER_CLASS, make_dhcd_zip
+from conftest import (
+    TINY_TEST_PER_CLASS,
+    TINY_TRAIN_PER_CLASS,
+    UNREACHABLE_URL,
+    make_dhcd_zip,
+    make_tiny_datamodule,
+)
 from PIL import Image
 from torch.utils.data import DataLoader, TensorDataset
 from torchvision import datasets, transforms
 
-from bn2d_study.data import HindiDigitsDataModule
 from bn2d_study.data import cache as cache_module
 from bn2d_study.data.archive import DHCD_URL, read_digit_archive
 from bn2d_study.data.source import CACHE_FILE_NAME, prepare_digits
 from bn2d_study.errors import DatasetUnavailableError
-
-UNREACHABLE_URL = "http://127.0.0.1:9/dhcd.zip"  # nothing listens on the discard port
-
-
-def make_datamodule(
-    archive: Path | None, data_dir: Path, **kwargs: object
-) -> HindiDigitsDataModule:
-    options = {
-        "train_per_class": TINY_TRAIN_PER_CLASS,
-        "test_per_class": TINY_TEST_PER_CLASS,
-        "url": UNREACHABLE_URL,
-    }
-    options.update(kwargs)
-    return HindiDigitsDataModule(
-        data_dir=str(data_dir), archive=str(archive) if archive else None, **options
-    )
 
 
 def extract(archive: Path, target: Path) -> Path:
@@ -92,13 +81,13 @@ def test_other_members_are_ignored(tmp_path: Path) -> None:
 
 
 def test_cache_is_built_once_and_reused(tiny_archive: Path, tmp_path: Path) -> None:
-    dm = make_datamodule(tiny_archive, tmp_path)
+    dm = make_tiny_datamodule(tiny_archive, tmp_path)
     dm.prepare_data()
     cache = tmp_path / CACHE_FILE_NAME
     assert cache.is_file()
     stamp = cache.stat().st_mtime_ns
     # With a valid cache the archive is no longer needed, and the cache is not rewritten.
-    dm2 = make_datamodule(tmp_path / "gone.zip", tmp_path)
+    dm2 = make_tiny_datamodule(tmp_path / "gone.zip", tmp_path)
     dm2.prepare_data()
     dm2.setup()
     assert cache.stat().st_mtime_ns == stamp
@@ -146,7 +135,7 @@ def test_interrupted_cache_write_leaves_nothing(
 
 
 def test_missing_archive_and_no_network_is_one_clear_error(tmp_path: Path) -> None:
-    dm = make_datamodule(None, tmp_path / "data")
+    dm = make_tiny_datamodule(None, tmp_path / "data")
     with pytest.raises(DatasetUnavailableError) as error:
         dm.prepare_data()
     message = str(error.value)
@@ -156,7 +145,7 @@ def test_missing_archive_and_no_network_is_one_clear_error(tmp_path: Path) -> No
 
 
 def test_archive_path_that_does_not_exist(tmp_path: Path) -> None:
-    dm = make_datamodule(tmp_path / "missing.zip", tmp_path / "data")
+    dm = make_tiny_datamodule(tmp_path / "missing.zip", tmp_path / "data")
     with pytest.raises(DatasetUnavailableError, match=r"does not exist.*data\.archive"):
         dm.prepare_data()
 
@@ -174,7 +163,7 @@ def test_corrupt_or_incomplete_archive(tiny_archive: Path, tmp_path: Path, damag
     else:
         make_dhcd_zip(bad, image_size=28)
     data_dir = tmp_path / "data"
-    dm = make_datamodule(bad, data_dir)
+    dm = make_tiny_datamodule(bad, data_dir)
     with pytest.raises(DatasetUnavailableError) as error:
         dm.prepare_data()
     message = str(error.value)
@@ -207,15 +196,15 @@ def test_two_prepares_at_once_build_one_valid_cache(tiny_archive: Path, tmp_path
 def test_validation_split_uses_its_own_generator(tiny_archive: Path, tmp_path: Path) -> None:
     torch.manual_seed(123)
     before = torch.get_rng_state()
-    dm = make_datamodule(tiny_archive, tmp_path, val_fraction=0.25, split_seed=7)
+    dm = make_tiny_datamodule(tiny_archive, tmp_path, val_fraction=0.25, split_seed=7)
     dm.prepare_data()
     dm.setup()
     assert torch.equal(torch.get_rng_state(), before)
     assert len(dm.val_set) == 30 and len(dm.train_set) == 90
-    again = make_datamodule(tiny_archive, tmp_path, val_fraction=0.25, split_seed=7)
+    again = make_tiny_datamodule(tiny_archive, tmp_path, val_fraction=0.25, split_seed=7)
     again.setup()
     assert torch.equal(dm.val_set.images, again.val_set.images)
-    other = make_datamodule(tiny_archive, tmp_path, val_fraction=0.25, split_seed=8)
+    other = make_tiny_datamodule(tiny_archive, tmp_path, val_fraction=0.25, split_seed=8)
     other.setup()
     assert not torch.equal(dm.val_set.images, other.val_set.images)
     # Held-out and kept images partition Train.
@@ -226,13 +215,13 @@ def test_validation_split_uses_its_own_generator(tiny_archive: Path, tmp_path: P
 
 
 def test_val_fraction_zero_evaluates_on_test(tiny_archive: Path, tmp_path: Path) -> None:
-    dm = make_datamodule(tiny_archive, tmp_path, val_fraction=0.0)
+    dm = make_tiny_datamodule(tiny_archive, tmp_path, val_fraction=0.0)
     dm.setup()
     assert len(dm.train_set) == 10 * TINY_TRAIN_PER_CLASS
     loaders = dm.val_dataloader()
     assert len(loaders) == 1 and loaders[0].dataset is dm.test_set
     assert dm.val_loader_splits == [("val", "test")]
-    with_val = make_datamodule(tiny_archive, tmp_path, val_fraction=0.1)
+    with_val = make_tiny_datamodule(tiny_archive, tmp_path, val_fraction=0.1)
     with_val.setup()
     assert [loader.dataset for loader in with_val.val_dataloader()] == [
         with_val.val_set,
@@ -243,7 +232,7 @@ def test_val_fraction_zero_evaluates_on_test(tiny_archive: Path, tmp_path: Path)
 def test_pixels_and_shuffled_batches_equal_a_plain_dataloader(
     tiny_archive: Path, tmp_path: Path
 ) -> None:
-    dm = make_datamodule(tiny_archive, tmp_path, val_fraction=0.0, batch_size=16)
+    dm = make_tiny_datamodule(tiny_archive, tmp_path, val_fraction=0.0, batch_size=16)
     dm.setup()
     to_tensor = transforms.ToTensor()
     reference = TensorDataset(
@@ -264,7 +253,7 @@ def test_pixels_and_shuffled_batches_equal_a_plain_dataloader(
 
 
 def test_normalize_uses_train_split_statistics(tiny_archive: Path, tmp_path: Path) -> None:
-    dm = make_datamodule(tiny_archive, tmp_path, normalize=True, val_fraction=0.0)
+    dm = make_tiny_datamodule(tiny_archive, tmp_path, normalize=True, val_fraction=0.0)
     dm.setup()
     x, _ = dm.train_set[list(range(len(dm.train_set)))]
     assert abs(x.mean().item()) < 1e-5

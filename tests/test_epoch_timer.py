@@ -9,12 +9,11 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import TINY_TEST_PER_CLASS, TINY_TRAIN_PER_CLASS
+from conftest import make_tiny_datamodule
 from lightning import Callback, LightningModule, Trainer
 from lightning.pytorch.loggers import CSVLogger
 
 from bn2d_study.callbacks import EpochTimer
-from bn2d_study.data import HindiDigitsDataModule
 from bn2d_study.models import DigitClassifier
 
 VALIDATION_PAUSE_S = 1.0
@@ -28,12 +27,7 @@ class SlowValidation(Callback):
 
 
 def test_epoch_times_exclude_validation_and_add_up(tiny_archive: Path, tmp_path: Path) -> None:
-    dm = HindiDigitsDataModule(
-        data_dir=str(tmp_path / "data"),
-        archive=str(tiny_archive),
-        train_per_class=TINY_TRAIN_PER_CLASS,
-        test_per_class=TINY_TEST_PER_CLASS,
-    )
+    dm = make_tiny_datamodule(tiny_archive, tmp_path / "data")
     model = DigitClassifier(optimizer=partial(torch.optim.SGD, lr=0.01))
     started = time.perf_counter()
     trainer = Trainer(

@@ -8,13 +8,12 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import TINY_TEST_PER_CLASS, TINY_TRAIN_PER_CLASS
+from conftest import make_tiny_datamodule
 from lightning import Trainer, seed_everything
 from lightning.pytorch.loggers import CSVLogger
 from torch import nn
 
 from bn2d_study.callbacks import SampledWeightsLogger
-from bn2d_study.data import HindiDigitsDataModule
 from bn2d_study.models import DigitClassifier, build_cnn
 
 
@@ -66,14 +65,7 @@ def test_builder_options_shape_the_network() -> None:
 
 def test_train_loss_is_the_plain_mean_of_batch_losses(tiny_archive: Path, tmp_path: Path) -> None:
     # 120 train images in batches of 50: the last batch has 20, and still counts as one.
-    dm = HindiDigitsDataModule(
-        data_dir=str(tmp_path / "data"),
-        archive=str(tiny_archive),
-        batch_size=50,
-        val_fraction=0.0,
-        train_per_class=TINY_TRAIN_PER_CLASS,
-        test_per_class=TINY_TEST_PER_CLASS,
-    )
+    dm = make_tiny_datamodule(tiny_archive, tmp_path / "data", batch_size=50, val_fraction=0.0)
     seed_everything(1)
     model = DigitClassifier(optimizer=partial(torch.optim.SGD, lr=0.01), use_batchnorm=True)
     recorder = SampledWeightsLogger(output_dir=str(tmp_path), every_step=True)

@@ -8,14 +8,13 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import TINY_TEST_PER_CLASS, TINY_TRAIN_PER_CLASS
+from conftest import make_tiny_datamodule
 from lightning import Callback, LightningModule, Trainer, seed_everything
 from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 from PIL import Image
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from bn2d_study.callbacks import SampledWeightsLogger
-from bn2d_study.data import HindiDigitsDataModule
 from bn2d_study.errors import ConfigError
 from bn2d_study.models import DigitClassifier
 
@@ -31,13 +30,7 @@ class WeightSnapshots(Callback):
 
 
 def fit(tmp_path: Path, archive: Path, recorder: SampledWeightsLogger, *extra: Callback) -> Trainer:
-    dm = HindiDigitsDataModule(
-        data_dir=str(tmp_path / "data"),
-        archive=str(archive),
-        batch_size=32,
-        train_per_class=TINY_TRAIN_PER_CLASS,
-        test_per_class=TINY_TEST_PER_CLASS,
-    )
+    dm = make_tiny_datamodule(archive, tmp_path / "data", batch_size=32)
     seed_everything(3)
     model = DigitClassifier(optimizer=partial(torch.optim.SGD, lr=0.05), use_batchnorm=True)
     trainer = Trainer(

@@ -52,8 +52,10 @@ def test_fast_multirun_of_bn_on_and_off(tiny_archive: Path, tmp_path: Path) -> N
     assert len(sweeps) == 2
     for sweep in sweeps:
         runs = sorted(p for p in sweep.iterdir() if p.is_dir())
-        assert [r.name for r in runs] == ["0_debug=fast,use_batchnorm=true",
-                                          "1_debug=fast,use_batchnorm=false"]  # fmt: skip
+        assert [r.name for r in runs] == [
+            "0_debug=fast,use_batchnorm=true",
+            "1_debug=fast,use_batchnorm=false",
+        ]
         for run, use_batchnorm in zip(runs, (True, False), strict=True):
             resolved = yaml.safe_load((run / "resolved_config.yaml").read_text())
             assert resolved["model"]["use_batchnorm"] is use_batchnorm
@@ -65,8 +67,18 @@ def test_fast_multirun_of_bn_on_and_off(tiny_archive: Path, tmp_path: Path) -> N
             assert (run / "sampled_weights.png").is_file()
             rows = read_metrics(run)
             keys = {k for row in rows for k, v in row.items() if v}
-            assert {"train/loss", "train/acc", "val/loss", "val/acc", "test/loss", "test/acc",
-                    "best_ckpt/acc", "best_ckpt/loss", "sampled_weights/w1"} <= keys  # fmt: skip
+            assert {
+                "train/loss",
+                "train/acc",
+                "val/loss",
+                "val/acc",
+                "test/loss",
+                "test/acc",
+                "best_ckpt/acc",
+                "best_ckpt/loss",
+                "sampled_weights/w1",
+                "time/train_epoch_s",
+            } <= keys
             events = EventAccumulator(str(run))
             events.Reload()
             assert {"train/loss", "val/acc", "test/acc"} <= set(events.Tags()["scalars"])

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import tempfile
+import zipfile
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -39,7 +40,16 @@ def download_archive(url: str, data_dir: Path) -> Path:
                 f"access, set data.archive (or the DHCD_ARCHIVE environment variable) to a local "
                 f"copy of the official zip, e.g. data.archive=../shared/data/dhcd-digits.zip."
             ) from error
-        os.replace(Path(tmp_dir) / target.name, target)
+        downloaded = Path(tmp_dir) / target.name
+        # A dropped connection can end the transfer early without an error: a zip whose end
+        # record is missing is such a partial file, and must not take the archive's name.
+        if not zipfile.is_zipfile(downloaded):
+            raise DatasetUnavailableError(
+                f"The download from {url} is incomplete or not a zip file "
+                f"({downloaded.stat().st_size} bytes). Try again, or set data.archive (or the "
+                f"DHCD_ARCHIVE environment variable) to a local copy of the official zip."
+            )
+        os.replace(downloaded, target)
     return target
 
 

@@ -100,16 +100,14 @@ class DigitClassifier(LightningModule):
             metrics = self.split_metrics[f"{group}_metrics"]
             metrics.update(loss, logits, targets)
             # Metric objects are computed and reset by Lightning once per epoch.
-            self.log(
-                f"{group}/loss",
-                metrics.loss,
-                on_step=False,
-                on_epoch=True,
-                add_dataloader_idx=False,
-            )
-            self.log(
-                f"{group}/acc", metrics.acc, on_step=False, on_epoch=True, add_dataloader_idx=False
-            )
+            for name, metric in (("loss", metrics.loss), ("acc", metrics.acc)):
+                self.log(
+                    f"{group}/{name}",
+                    metric,
+                    on_step=False,
+                    on_epoch=True,
+                    add_dataloader_idx=False,
+                )
         return loss
 
     def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> Tensor:

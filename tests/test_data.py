@@ -229,10 +229,13 @@ def test_val_fraction_zero_evaluates_on_test(tiny_archive: Path, tmp_path: Path)
     ]
 
 
+@pytest.mark.parametrize("num_workers", [0, 2])
 def test_pixels_and_shuffled_batches_equal_a_plain_dataloader(
-    tiny_archive: Path, tmp_path: Path
+    tiny_archive: Path, tmp_path: Path, num_workers: int
 ) -> None:
-    dm = make_tiny_datamodule(tiny_archive, tmp_path, val_fraction=0.0, batch_size=16)
+    dm = make_tiny_datamodule(
+        tiny_archive, tmp_path, val_fraction=0.0, batch_size=16, num_workers=num_workers
+    )
     dm.setup()
     to_tensor = transforms.ToTensor()
     reference = TensorDataset(

@@ -23,7 +23,7 @@ from torchvision import datasets, transforms
 from bn2d_study.data import cache as cache_module
 from bn2d_study.data.archive import DHCD_URL, read_digit_archive
 from bn2d_study.data.source import CACHE_FILE_NAME, prepare_digits
-from bn2d_study.errors import DatasetUnavailableError
+from bn2d_study.errors import ConfigError, DatasetUnavailableError
 
 
 def extract(archive: Path, target: Path) -> Path:
@@ -212,6 +212,12 @@ def test_validation_split_uses_its_own_generator(tiny_archive: Path, tmp_path: P
     merged = torch.cat([dm.train_set.images, dm.val_set.images]).flatten(1)
     expected = torch.from_numpy(all_train.train_images).flatten(1)
     assert sorted(map(tuple, merged.tolist())) == sorted(map(tuple, expected.tolist()))
+
+
+def test_val_fraction_too_small_to_hold_out_an_image(tiny_archive: Path, tmp_path: Path) -> None:
+    dm = make_tiny_datamodule(tiny_archive, tmp_path, val_fraction=0.001)
+    with pytest.raises(ConfigError, match=r"data\.val_fraction=0\.001 holds out 0 of 120"):
+        dm.setup()
 
 
 def test_val_fraction_zero_evaluates_on_test(tiny_archive: Path, tmp_path: Path) -> None:

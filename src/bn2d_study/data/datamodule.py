@@ -16,6 +16,7 @@ from bn2d_study.data.archive import (
 )
 from bn2d_study.data.in_memory import InMemoryDigits, batch_loader
 from bn2d_study.data.source import prepare_digits
+from bn2d_study.errors import ConfigError
 
 
 class HindiDigitsDataModule(LightningDataModule):
@@ -83,6 +84,12 @@ class HindiDigitsDataModule(LightningDataModule):
         images = torch.from_numpy(splits.train_images)
         labels = torch.from_numpy(splits.train_labels)
         n_val = round(len(labels) * self.hparams.val_fraction)
+        if self.hparams.val_fraction > 0 and not 0 < n_val < len(labels):
+            raise ConfigError(
+                f"data.val_fraction={self.hparams.val_fraction} holds out {n_val} of "
+                f"{len(labels)} train images; choose a fraction that leaves both parts "
+                f"non-empty, or 0 to evaluate on Test instead."
+            )
         # Own generator: the split must not consume or depend on torch's global random stream.
         generator = torch.Generator().manual_seed(self.hparams.split_seed)
         order = torch.randperm(len(labels), generator=generator)

@@ -12,6 +12,7 @@ import pytest
 import yaml
 from conftest import PROJECT_ROOT, tiny_data_overrides
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+from tensorboard.backend.event_processing.plugin_event_multiplexer import EventMultiplexer
 
 
 def launch(args: list[str], cwd: Path) -> subprocess.Popen[str]:
@@ -82,6 +83,10 @@ def test_fast_multirun_of_bn_on_and_off(tiny_archive: Path, tmp_path: Path) -> N
             events = EventAccumulator(str(run))
             events.Reload()
             assert {"train/loss", "val/acc", "test/acc"} <= set(events.Tags()["scalars"])
+        # `tensorboard --logdir <sweep>`: one run per job, named by its overrides.
+        board = EventMultiplexer().AddRunsFromDirectory(str(sweep))
+        board.Reload()
+        assert sorted(board.Runs()) == [r.name for r in runs]
 
 
 def test_bad_config_value_is_a_one_paragraph_error(tmp_path: Path) -> None:

@@ -6,7 +6,6 @@ BIN := $(VENV)/bin
 
 install:  ## create .venv, install the pinned requirements and this package (editable)
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --upgrade pip
 	$(BIN)/pip install -r requirements.txt
 	$(BIN)/pip install --no-deps -e .
 

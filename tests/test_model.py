@@ -72,7 +72,7 @@ def test_train_loss_is_the_plain_mean_of_batch_losses(tiny_archive: Path, tmp_pa
     trainer = Trainer(
         max_epochs=2,
         accelerator="cpu",
-        logger=CSVLogger(tmp_path, name="", version=""),
+        logger=CSVLogger(tmp_path, name="csv", version=""),
         callbacks=[recorder],
         enable_checkpointing=False,
         enable_progress_bar=False,
@@ -91,13 +91,13 @@ def test_train_loss_is_the_plain_mean_of_batch_losses(tiny_archive: Path, tmp_pa
     assert [len(v) for v in step_losses.values()] == [3, 3]
     for epoch, losses in step_losses.items():
         assert epoch_losses[epoch] == pytest.approx(sum(losses) / len(losses), rel=1e-6)
-    with (tmp_path / "metrics.csv").open() as handle:
+    with (tmp_path / "csv" / "metrics.csv").open() as handle:
         logged = [r for r in csv.DictReader(handle) if r["train/loss"]]
     assert [float(r["train/loss"]) for r in logged] == pytest.approx(
         [epoch_losses[0], epoch_losses[1]], rel=1e-6
     )
     # val_fraction=0: the Test pass reports both the val and the test metrics.
-    with (tmp_path / "metrics.csv").open() as handle:
+    with (tmp_path / "csv" / "metrics.csv").open() as handle:
         evals = [r for r in csv.DictReader(handle) if r["val/acc"]]
     assert len(evals) == 2 and all(r["val/acc"] == r["test/acc"] for r in evals)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +16,9 @@ from bn2d_study.config_schema import validate_config
 from bn2d_study.utils.config_tree import print_config_tree
 
 log = logging.getLogger(__name__)
+
+# Raised inside lightning 2.6.6 on every run with torch 2.14; nothing a user can act on.
+warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\)")
 
 RESOLVED_CONFIG_NAME = "resolved_config.yaml"
 

@@ -38,7 +38,7 @@ def download_archive(url: str, data_dir: Path) -> Path:
             raise DatasetUnavailableError(
                 f"Could not download the DHCD archive from {url} ({error}). Without network "
                 f"access, set data.archive (or the DHCD_ARCHIVE environment variable) to a local "
-                f"copy of the official zip, e.g. data.archive=../shared/data/dhcd-digits.zip."
+                f"copy of the official zip, e.g. data.archive=/path/to/dhcd.zip."
             ) from error
         downloaded = Path(tmp_dir) / target.name
         # A dropped connection can end the transfer early without an error: a zip whose end

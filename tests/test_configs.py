@@ -132,6 +132,9 @@ def test_run_names_come_from_overrides() -> None:
         "profiler=simple,_target_=torch.optim.Adam"
     )
     assert run_name([]) == "defaults"
+    many = [f"model.optimizer.option_number_{i}={i}" for i in range(20)]
+    shortened = run_name(many)
+    assert len(shortened) == 120 and shortened != run_name(many[:-1])
     assert "/" not in run_name(["model.scheduler=a/b"])
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
 import secrets
 from collections.abc import Sequence
@@ -15,6 +16,7 @@ _DISPLAY_KEYS = "print_config|trainer\\.enable_progress_bar|trainer\\.enable_mod
 _NOT_IN_RUN_NAME = re.compile(
     rf"^(data\.({_DATA_SOURCE_KEYS})|{_DISPLAY_KEYS}|paths\..*|hydra\..*)$"
 )
+_MAX_NAME_LENGTH = 120
 
 
 def run_name(overrides: Sequence[str]) -> str:
@@ -31,7 +33,12 @@ def run_name(overrides: Sequence[str]) -> str:
         value = {"True": "true", "False": "false", "None": "null"}.get(value, value)
         value = re.sub(r"[^\w.,=+-]", "_", value)[:40]
         parts.append(f"{key.rsplit('.', 1)[-1].rsplit('/', 1)[-1]}={value}")
-    return ",".join(parts) or "defaults"
+    name = ",".join(parts) or "defaults"
+    if len(name) > _MAX_NAME_LENGTH:
+        # Folder names stop at 255 bytes; a hash of the whole keeps shortened names distinct.
+        digest = hashlib.sha1(name.encode()).hexdigest()[:8]
+        name = f"{name[: _MAX_NAME_LENGTH - 9]}-{digest}"
+    return name
 
 
 def unique_id() -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import io
 import os
 import zipfile
@@ -99,6 +100,12 @@ def make_tiny_datamodule(
     return HindiDigitsDataModule(
         data_dir=str(data_dir), archive=str(archive) if archive else None, **settings
     )
+
+
+def read_metrics(run_dir: Path) -> list[dict[str, str]]:
+    """The rows of a run's `csv/metrics.csv` (written by the CSV logger)."""
+    with (run_dir / "csv" / "metrics.csv").open() as handle:
+        return list(csv.DictReader(handle))
 
 
 def tiny_data_overrides(archive: Path, data_dir: Path) -> list[str]:

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import csv
 import time
 from functools import partial
 from pathlib import Path
 
 import pytest
 import torch
-from conftest import make_tiny_datamodule
+from conftest import make_tiny_datamodule, read_metrics
 from lightning import Callback, LightningModule, Trainer
 from lightning.pytorch.loggers import CSVLogger
 
@@ -40,8 +39,7 @@ def test_epoch_times_exclude_validation_and_add_up(tiny_archive: Path, tmp_path:
     )
     trainer.fit(model, datamodule=dm)
     wall_s = time.perf_counter() - started
-    with (tmp_path / "csv" / "metrics.csv").open() as handle:
-        rows = [r for r in csv.DictReader(handle) if r["time/train_epoch_s"]]
+    rows = [r for r in read_metrics(tmp_path) if r["time/train_epoch_s"]]
     epochs = [float(r["time/train_epoch_s"]) for r in rows]
     totals = [float(r["time/train_total_s"]) for r in rows]
     assert len(epochs) == 2 and all(e > 0 for e in epochs)

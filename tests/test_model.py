@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import make_tiny_datamodule
+from conftest import make_tiny_datamodule, read_metrics
 from lightning import Trainer, seed_everything
 from lightning.pytorch.loggers import CSVLogger
 from torch import nn
@@ -91,14 +91,13 @@ def test_train_loss_is_the_plain_mean_of_batch_losses(tiny_archive: Path, tmp_pa
     assert [len(v) for v in step_losses.values()] == [3, 3]
     for epoch, losses in step_losses.items():
         assert epoch_losses[epoch] == pytest.approx(sum(losses) / len(losses), rel=1e-6)
-    with (tmp_path / "csv" / "metrics.csv").open() as handle:
-        logged = [r for r in csv.DictReader(handle) if r["train/loss"]]
+    metrics = read_metrics(tmp_path)
+    logged = [r for r in metrics if r["train/loss"]]
     assert [float(r["train/loss"]) for r in logged] == pytest.approx(
         [epoch_losses[0], epoch_losses[1]], rel=1e-6
     )
     # val_fraction=0: the Test pass reports both the val and the test metrics.
-    with (tmp_path / "csv" / "metrics.csv").open() as handle:
-        evals = [r for r in csv.DictReader(handle) if r["val/acc"]]
+    evals = [r for r in metrics if r["val/acc"]]
     assert len(evals) == 2 and all(r["val/acc"] == r["test/acc"] for r in evals)
 
 

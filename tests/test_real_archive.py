@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import subprocess
 import sys
 import zipfile
@@ -10,7 +9,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import PROJECT_ROOT
+from conftest import PROJECT_ROOT, read_metrics
 from torch.utils.data import DataLoader
 from torchvision import datasets, transforms
 
@@ -92,8 +91,7 @@ def run_paper_protocol(archive: Path, tmp_path: Path, epochs: int) -> list[tuple
         timeout=900,
     )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    with (tmp_path / "run" / "csv" / "metrics.csv").open() as handle:
-        rows = list(csv.DictReader(handle))
+    rows = read_metrics(tmp_path / "run")
     losses = [float(r["train/loss"]) for r in rows if r["train/loss"]]
     accuracies = [float(r["test/acc"]) for r in rows if r["test/acc"]]
     return list(zip(losses, accuracies, strict=True))

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import make_tiny_datamodule
+from conftest import make_tiny_datamodule, read_metrics
 from lightning import Callback, LightningModule, Trainer, seed_everything
 from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 from PIL import Image
@@ -64,8 +64,7 @@ def test_records_equal_the_layer_weights_and_files_are_written(
         assert float(row["w2"]) == weight[3, 8, 1, 0].item()
     # The weights moved, and each row carries that epoch's logged train loss.
     assert len({row["w1"] for row in rows}) == 3
-    with (tmp_path / "csv" / "metrics.csv").open() as handle:
-        metrics = list(csv.DictReader(handle))
+    metrics = read_metrics(tmp_path)
     losses = [float(r["train/loss"]) for r in metrics if r["train/loss"]]
     assert [float(r["train_loss"]) for r in rows] == pytest.approx(losses)
     logged_w1 = [float(r["sampled_weights/w1"]) for r in metrics if r["sampled_weights/w1"]]

@@ -5,6 +5,8 @@ import os
 from pathlib import Path
 
 import hydra
+from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
 from omegaconf import DictConfig
 
 from bn2d_study.config_schema import register_configs
@@ -25,9 +27,11 @@ def main(cfg: DictConfig) -> float:
     try:
         metrics = train(cfg)
     except StudyError as error:
-        # A setup mistake, not a bug: the message says what to change; no traceback.
+        # A setup mistake, not a bug: the message says what to change.
         log.error("%s", error)
-        raise SystemExit(1) from None
+        if HydraConfig.get().mode == RunMode.MULTIRUN:
+            raise  # Hydra goes on with the sweep's other jobs and reports this one at the end
+        raise SystemExit(1) from None  # a single run: no traceback
     return metrics.get("val/acc", float("nan"))
 
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import csv
 import io
 import os
+import subprocess
+import sys
 import zipfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -135,3 +137,23 @@ def compose_train_config() -> Iterator[Callable[..., DictConfig]]:
     with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
         yield _compose
     GlobalHydra.instance().clear()
+
+
+def launch(args: list[str], cwd: Path) -> subprocess.Popen[str]:
+    """Start `python train.py ARGS` in `cwd` (without DHCD_ARCHIVE), output captured."""
+    env = {k: v for k, v in os.environ.items() if k != "DHCD_ARCHIVE"}
+    return subprocess.Popen(
+        [sys.executable, str(PROJECT_ROOT / "train.py"), *args],
+        cwd=cwd,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+
+
+def finish(process: subprocess.Popen[str], timeout: float = 300) -> str:
+    """Wait for a `launch`ed process, assert it succeeded, return its output."""
+    output, _ = process.communicate(timeout=timeout)
+    assert process.returncode == 0, output[-4000:]
+    return output

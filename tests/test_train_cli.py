@@ -2,34 +2,13 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import yaml
-from conftest import PROJECT_ROOT, read_metrics, tiny_data_overrides
+from conftest import finish, launch, read_metrics, tiny_data_overrides
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 from tensorboard.backend.event_processing.plugin_event_multiplexer import EventMultiplexer
-
-
-def launch(args: list[str], cwd: Path) -> subprocess.Popen[str]:
-    env = {k: v for k, v in os.environ.items() if k != "DHCD_ARCHIVE"}
-    return subprocess.Popen(
-        [sys.executable, str(PROJECT_ROOT / "train.py"), *args],
-        cwd=cwd,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-
-
-def finish(process: subprocess.Popen[str], timeout: float = 300) -> str:
-    output, _ = process.communicate(timeout=timeout)
-    assert process.returncode == 0, output[-4000:]
-    return output
 
 
 def test_fast_multirun_of_bn_on_and_off(tiny_archive: Path, tmp_path: Path) -> None:

@@ -121,12 +121,36 @@ class SampledWeightsConfig:
 
 
 @dataclass
+class LossLandscapeConfig:
+    """Options of `LossLandscapeProbe` (`callbacks=landscape`)."""
+
+    _target_: str = "bn2d_study.callbacks.LossLandscapeProbe"
+    every_n_steps: int = 50
+    step_sizes: list[float] = field(default_factory=lambda: [0.05, 0.1, 0.2, 0.4])
+
+    def __post_init__(self) -> None:
+        _require(
+            self.every_n_steps >= 1,
+            "callbacks.loss_landscape.every_n_steps",
+            self.every_n_steps,
+            "it must be >= 1",
+        )
+        _require(
+            bool(self.step_sizes) and all(eta > 0 for eta in self.step_sizes),
+            "callbacks.loss_landscape.step_sizes",
+            self.step_sizes,
+            "it must be a non-empty list of positive numbers",
+        )
+
+
+@dataclass
 class CallbacksConfig:
     """The run's callbacks; set one to null to drop it."""
 
     model_checkpoint: Any = None
     epoch_timer: Any = None
     sampled_weights: Optional[SampledWeightsConfig] = None  # noqa: UP045
+    loss_landscape: Optional[LossLandscapeConfig] = None  # noqa: UP045
 
 
 @dataclass

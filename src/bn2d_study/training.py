@@ -13,14 +13,18 @@ from lightning.pytorch.loggers import WandbLogger
 from omegaconf import DictConfig, OmegaConf
 
 from bn2d_study.config_schema import validate_config
+from bn2d_study.run_folder import (
+    COMPLETED,
+    FAILED,
+    RESOLVED_CONFIG_NAME,
+    write_run_status,
+)
 from bn2d_study.utils.config_tree import print_config_tree
 
 log = logging.getLogger(__name__)
 
 # Raised inside lightning 2.6.6 on every run with torch 2.14; nothing a user can act on.
 warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\)")
-
-RESOLVED_CONFIG_NAME = "resolved_config.yaml"
 
 
 def _instantiate_all(section: DictConfig | None) -> list[Any]:
@@ -31,10 +35,24 @@ def _instantiate_all(section: DictConfig | None) -> list[Any]:
 
 
 def train(cfg: DictConfig) -> dict[str, float]:
-    """Validate the config, fit the model, test the best checkpoint; return the final metrics."""
-    validate_config(cfg)
+    """Validate the config, fit the model, test the best checkpoint; return the final metrics.
+
+    The last thing written to the run folder is `run_status.json`: `completed` with the final
+    metrics, or `failed` with the error (which is then raised again).
+    """
     output_dir = Path(cfg.paths.output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        validate_config(cfg)
+        metrics = _fit_and_test(cfg, output_dir)
+    except Exception as error:
+        write_run_status(output_dir, FAILED, error=f"{type(error).__name__}: {error}")
+        raise
+    write_run_status(output_dir, COMPLETED, metrics=metrics)
+    return metrics
+
+
+def _fit_and_test(cfg: DictConfig, output_dir: Path) -> dict[str, float]:
     (output_dir / RESOLVED_CONFIG_NAME).write_text(OmegaConf.to_yaml(cfg, resolve=True))
     if cfg.print_config:
         print_config_tree(cfg)

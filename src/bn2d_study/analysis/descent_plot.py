@@ -38,12 +38,13 @@ def draw_descent_path(
     weight_2: Sequence[float],
     train_loss: Sequence[float],
     title: str = "",
+    arrow_color: str = "tab:red",
 ) -> None:
     """Draw one point per epoch and an arrow from each epoch to the next onto a 3D axes."""
     points = np.column_stack([np.asarray(v, dtype=float) for v in (weight_1, weight_2, train_loss)])
     ax.scatter(*points.T, c=np.arange(len(points)), cmap="viridis", depthshade=False, s=18)
     for start, end in itertools.pairwise(points):
-        ax.add_artist(Arrow3D(start, end, arrowstyle="-|>", mutation_scale=10, color="tab:red"))
+        ax.add_artist(Arrow3D(start, end, arrowstyle="-|>", mutation_scale=10, color=arrow_color))
     for axis in (ax.xaxis, ax.yaxis):
         # Full tick values instead of a shared offset text that overlaps the axis label.
         axis.set_major_formatter(ScalarFormatter(useOffset=False))

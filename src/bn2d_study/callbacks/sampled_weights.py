@@ -15,15 +15,19 @@ from torch import Tensor, nn
 from bn2d_study.analysis.descent_plot import descent_path_figure
 from bn2d_study.errors import ConfigError
 
+CSV_FILE_NAME = "sampled_weights.csv"
 CSV_COLUMNS = ("kind", "epoch", "step", "w1", "w2", "train_loss")
 
 
-def read_epoch_path(csv_path: Path) -> list[tuple[float, float, float]]:
-    """The per-epoch (w1, w2, train_loss) records of a `sampled_weights.csv`, in order."""
+def read_weight_path(csv_path: Path, kind: str = "epoch") -> list[tuple[float, float, float]]:
+    """The (w1, w2, train_loss) records of one kind (`epoch` or `step`) of a `sampled_weights.csv`.
+
+    In order; empty when the file does not exist.
+    """
     if not csv_path.is_file():
         return []
     with csv_path.open(newline="") as handle:
-        rows = [r for r in csv.DictReader(handle) if r["kind"] == "epoch"]
+        rows = [r for r in csv.DictReader(handle) if r["kind"] == kind]
     return [(float(r["w1"]), float(r["w2"]), float(r["train_loss"])) for r in rows]
 
 
@@ -64,7 +68,7 @@ class SampledWeightsLogger(Callback):
     @property
     def csv_path(self) -> Path:
         """Where the records are appended."""
-        return self.output_dir / "sampled_weights.csv"
+        return self.output_dir / CSV_FILE_NAME
 
     @property
     def plot_path(self) -> Path:
@@ -145,7 +149,7 @@ class SampledWeightsLogger(Callback):
     def on_fit_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
         """Draw the per-epoch path to PNG and log the figure to TensorBoard."""
         # From the CSV, not from memory, so a resumed run still plots its whole path.
-        path = read_epoch_path(self.csv_path)
+        path = read_weight_path(self.csv_path)
         if not path:
             return
         w1, w2, loss = zip(*path, strict=True)

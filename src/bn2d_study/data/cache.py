@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import hashlib
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from bn2d_study.data.archive import DigitSplits
+from bn2d_study.utils.atomic_write import atomic_write
 
 CACHE_FORMAT_VERSION = 1
 _ARRAY_FIELDS = ("train_images", "train_labels", "test_images", "test_labels")
@@ -31,17 +30,7 @@ def write_cache(splits: DigitSplits, path: Path) -> None:
     """
     arrays = {name: torch.from_numpy(getattr(splits, name)) for name in _ARRAY_FIELDS}
     payload = {"format_version": CACHE_FORMAT_VERSION, "sha256": _checksum(arrays), **arrays}
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            torch.save(payload, handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp_name, path)
-    except BaseException:
-        Path(tmp_name).unlink(missing_ok=True)
-        raise
+    atomic_write(path, lambda handle: torch.save(payload, handle))
 
 
 def read_cache(path: Path, train_per_class: int, test_per_class: int) -> DigitSplits | None:

@@ -40,8 +40,13 @@ def draw_descent_path(
     title: str = "",
     arrow_color: str = "tab:red",
 ) -> None:
-    """Draw one point per epoch and an arrow from each epoch to the next onto a 3D axes."""
+    """Draw one point per epoch and an arrow from each epoch to the next onto a 3D axes.
+
+    Records that are not finite (a diverged run) are left out.
+    """
     points = np.column_stack([np.asarray(v, dtype=float) for v in (weight_1, weight_2, train_loss)])
+    # A diverged run has NaN or infinite records, which matplotlib cannot place.
+    points = points[np.isfinite(points).all(axis=1)]
     ax.scatter(*points.T, c=np.arange(len(points)), cmap="viridis", depthshade=False, s=18)
     for start, end in itertools.pairwise(points):
         ax.add_artist(Arrow3D(start, end, arrowstyle="-|>", mutation_scale=10, color=arrow_color))

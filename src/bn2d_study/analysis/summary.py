@@ -43,14 +43,18 @@ LANDSCAPE_KEYS = ("landscape/loss_range", "landscape/grad_change", "landscape/be
 
 
 def setting_keys(runs: Sequence[RunRecord]) -> list[str]:
-    """`model.use_batchnorm` plus every key whose value differs between the runs (not the seed)."""
+    """`model.use_batchnorm` plus every key whose value differs between runs (not the seed).
+
+    Only completed runs decide, so a failed run's broken value does not become a setting;
+    when none completed, all runs do.
+    """
+    deciding = [run for run in runs if run.usable] or [run for run in runs if run.config]
     keys: list[str] = [BATCHNORM_KEY]
-    for run in runs:
+    for run in deciding:
         for key in run.config:
             if key in keys or key.startswith(IGNORED_KEY_PREFIXES):
                 continue
-            values = {repr(r.config.get(key)) for r in runs if r.config}
-            if len(values) > 1:
+            if len({repr(r.config.get(key)) for r in deciding}) > 1:
                 keys.append(key)
     return keys
 

@@ -1,0 +1,167 @@
+"""The report on a real debug=fast multirun, checked against numbers computed from the CSVs."""
+
+from __future__ import annotations
+
+import csv
+import math
+import signal
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from conftest import finish, launch, read_metrics, tiny_data_overrides
+from PIL import Image
+
+from bn2d_study.report import main as report_main
+
+SEEDS = (1, 2, 3)
+
+
+def final_test_acc(run_dir: Path) -> float:
+    """The last epoch's test/acc, read straight from the CSV logger's file."""
+    rows = [r for r in read_metrics(run_dir) if r.get("test/acc")]
+    return float(rows[-1]["test/acc"])
+
+
+@pytest.fixture(scope="module")
+def sweep(tmp_path_factory: pytest.TempPathFactory, tiny_archive: Path) -> Path:
+    """A real multirun (BN on/off x 3 seeds, 3 short epochs), one failed and one diverged run."""
+    root = tmp_path_factory.mktemp("report")
+    sweep_dir = root / "sweep"
+    data = tiny_data_overrides(tiny_archive, root / "data")
+    short = ["debug=fast", "trainer.max_epochs=3", "callbacks.sampled_weights.every_step=true"]
+    finish(
+        launch(
+            [
+                "-m",
+                *short,
+                *data,
+                "model.use_batchnorm=true,false",
+                f"seed={','.join(map(str, SEEDS))}",
+                f"hydra.sweep.dir={sweep_dir}",
+            ],
+            root,
+        )
+    )
+    failed = launch(
+        [
+            *short,
+            *data,
+            "callbacks.sampled_weights.layer=net.99",
+            f"hydra.run.dir={sweep_dir}/failed",
+        ],
+        root,
+    )
+    failed.communicate(timeout=300)
+    assert failed.returncode == 1
+    finish(
+        launch(
+            [
+                *short,
+                *data,
+                "model.use_batchnorm=false",
+                "model.optimizer.lr=1e30",
+                f"hydra.run.dir={sweep_dir}/diverged",
+            ],
+            root,
+        )
+    )
+    return sweep_dir
+
+
+def read_csv(path: Path) -> list[dict[str, str]]:
+    with path.open() as handle:
+        return list(csv.DictReader(handle))
+
+
+def test_summary_matches_numbers_computed_from_the_metrics_csvs(sweep: Path) -> None:
+    assert report_main([str(sweep), "--threshold", "0.5"]) == 0
+    runs = {flag: {} for flag in ("true", "false")}
+    for run_dir in sweep.glob("[0-9]*_*"):
+        flag = "true" if "use_batchnorm=true" in run_dir.name else "false"
+        seed = int(run_dir.name.split("seed=")[1].split(",")[0])
+        runs[flag][seed] = final_test_acc(run_dir)
+    assert all(len(by_seed) == len(SEEDS) for by_seed in runs.values())
+
+    rows = {row["use_batchnorm"]: row for row in read_csv(sweep / "summary.csv")}
+    assert set(rows) == {"True", "False"}  # the failed and diverged runs made no setting
+    for flag, row in rows.items():
+        values = list(runs[flag.lower()].values())
+        assert int(row["seeds"]) == len(SEEDS)
+        assert float(row["final_test_acc_mean"]) == pytest.approx(statistics.mean(values))
+        assert float(row["final_test_acc_std"]) == pytest.approx(statistics.stdev(values))
+        half = 4.302653 * statistics.stdev(values) / math.sqrt(3)  # t(0.975, df=2)
+        assert float(row["final_test_acc_ci95_low"]) == pytest.approx(
+            statistics.mean(values) - half, rel=1e-5, abs=1e-9
+        )
+        assert float(row["tortuosity_epoch_n"]) >= 0
+        assert "tortuosity_step_mean" in row  # step paths were recorded
+
+    (paired,) = read_csv(sweep / "paired_comparison.csv")
+    differences = [runs["true"][s] - runs["false"][s] for s in SEEDS]
+    assert float(paired["mean_difference"]) == pytest.approx(statistics.mean(differences))
+    assert int(paired["bn_wins"]) == sum(d > 0 for d in differences)
+
+    summary = (sweep / "summary.md").read_text()
+    assert (
+        "| failed | 5842 | failed | n/a | ConfigError: callbacks.sampled_weights.layer" in summary
+    )
+    assert "diverged" in summary and "NaN or infinite" in summary
+    assert "2 run(s) are left out" in summary
+    for name in ("test_accuracy.png", "train_loss.png", "weight_paths.png"):
+        with Image.open(sweep / name) as image:
+            assert image.size[0] > 300
+
+
+def test_report_on_a_single_run_and_on_a_run_still_in_progress(
+    sweep: Path, tiny_archive: Path, tmp_path: Path
+) -> None:
+    single = next(sweep.glob("0_*"))
+    assert report_main([str(single)]) == 0
+    (row,) = read_csv(single / "summary.csv")
+    assert float(row["final_test_acc_mean"]) == pytest.approx(final_test_acc(single))
+
+    running_dir = tmp_path / "running"
+    process = launch(
+        [
+            *tiny_data_overrides(tiny_archive, tmp_path / "data"),
+            "trainer.max_epochs=100000",
+            f"hydra.run.dir={running_dir}",
+        ],
+        tmp_path,
+    )
+    try:
+        deadline = time.monotonic() + 240
+        while not any(r.get("test/acc") for r in _metrics_or_empty(running_dir)):
+            assert process.poll() is None and time.monotonic() < deadline
+            time.sleep(0.5)
+        assert report_main([str(running_dir)]) == 0
+        summary = (running_dir / "summary.md").read_text()
+        assert "| incomplete |" in summary and "of 100000 epochs recorded" in summary
+    finally:
+        process.send_signal(signal.SIGKILL)
+        process.communicate()
+
+
+def _metrics_or_empty(run_dir: Path) -> list[dict[str, str]]:
+    try:
+        return read_metrics(run_dir)
+    except FileNotFoundError:
+        return []
+
+
+def test_command_line_errors_are_one_line(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "bn2d_study.report", str(tmp_path / "nowhere")],
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 2 and "is not a folder" in result.stderr
+    assert "Traceback" not in result.stderr
+    result = subprocess.run(
+        [sys.executable, "-m", "bn2d_study.report", str(tmp_path)], capture_output=True, text=True
+    )
+    assert result.returncode == 2 and "No run folders" in result.stderr

@@ -2,7 +2,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: install train test test-slow test-all lint format clean
+.PHONY: install train reproduce report test test-slow test-all lint format clean
 
 install:  ## create .venv, install the pinned requirements and this package (editable)
 	$(PYTHON) -m venv $(VENV)
@@ -11,6 +11,20 @@ install:  ## create .venv, install the pinned requirements and this package (edi
 
 train:  ## train with the default config (override: make train ARGS="model.use_batchnorm=false")
 	$(BIN)/python train.py $(ARGS)
+
+# One folder per reproduction; `make reproduce REPRODUCE_DIR=...` picks another.
+REPRODUCE_DIR := logs/reproduce/$(shell date +%Y-%m-%d_%H-%M-%S)
+
+reproduce:  ## the study's protocol for BN off and on (one multirun), then the report, in REPRODUCE_DIR
+	@start=$$(date +%s) && \
+	$(BIN)/python train.py -m experiment=paper model.use_batchnorm=false,true \
+		hydra.sweep.dir=$(REPRODUCE_DIR) && \
+	$(BIN)/python -m bn2d_study.report $(REPRODUCE_DIR) --published && \
+	echo "wall time of the reproduction: $$(( $$(date +%s) - start )) s" | tee $(REPRODUCE_DIR)/wall_time.txt
+
+report:  ## figures and summary of a run or multirun folder: make report DIR=logs/multiruns/...
+	$(if $(DIR),,$(error give the folder to report on: make report DIR=logs/multiruns/<sweep>))
+	$(BIN)/python -m bn2d_study.report $(DIR) $(REPORT_ARGS)
 
 test:  ## the default test suite (a few minutes)
 	$(BIN)/python -m pytest

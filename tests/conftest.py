@@ -8,23 +8,19 @@ import os
 import subprocess
 import sys
 import zipfile
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import pytest
-from hydra import compose, initialize_config_dir
-from hydra.core.global_hydra import GlobalHydra
-from hydra.core.hydra_config import HydraConfig
-from omegaconf import DictConfig, open_dict
 from PIL import Image
 
 from bn2d_study.config_schema import register_configs
 from bn2d_study.data import HindiDigitsDataModule
+from bn2d_study.utils.compose import TrainConfigComposer, train_config_composer
 from bn2d_study.utils.resolvers import register_resolvers
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
-CONFIG_DIR = PROJECT_ROOT / "configs"
 TINY_TRAIN_PER_CLASS = 12
 TINY_TEST_PER_CLASS = 4
 
@@ -121,22 +117,10 @@ def tiny_data_overrides(archive: Path, data_dir: Path) -> list[str]:
 
 
 @pytest.fixture
-def compose_train_config() -> Iterator[Callable[..., DictConfig]]:
+def compose_train_config() -> Iterator[TrainConfigComposer]:
     """Compose `configs/train.yaml` as `train.py` would, with the run folder set to a path."""
-
-    def _compose(overrides: list[str], output_dir: Path | None = None) -> DictConfig:
-        cfg = compose(config_name="train", overrides=overrides, return_hydra_config=True)
-        if output_dir is not None:
-            with open_dict(cfg):
-                cfg.hydra.runtime.output_dir = str(output_dir)
-        HydraConfig.instance().set_config(cfg)
-        with open_dict(cfg):
-            del cfg["hydra"]
-        return cfg
-
-    with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
-        yield _compose
-    GlobalHydra.instance().clear()
+    with train_config_composer() as compose:
+        yield compose
 
 
 def launch(args: list[str], cwd: Path) -> subprocess.Popen[str]:

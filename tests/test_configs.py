@@ -2,23 +2,21 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from hydra.errors import ConfigCompositionException
 from hydra.utils import instantiate
 from lightning import Trainer
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import OmegaConf
 
 from bn2d_study.config_schema import validate_config
 from bn2d_study.data import HindiDigitsDataModule
 from bn2d_study.errors import ConfigError
 from bn2d_study.models import DigitClassifier
+from bn2d_study.utils.compose import CONFIG_DIR
+from bn2d_study.utils.compose import TrainConfigComposer as Compose
 from bn2d_study.utils.resolvers import run_name, unique_id
-
-Compose = Callable[..., DictConfig]
-CONFIG_DIR = Path(__file__).resolve().parents[1] / "configs"
 
 
 def group_options(group: str) -> list[str]:

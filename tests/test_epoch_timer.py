@@ -46,3 +46,8 @@ def test_epoch_times_exclude_validation_and_add_up(tiny_archive: Path, tmp_path:
     assert totals == pytest.approx([epochs[0], epochs[0] + epochs[1]])
     # Two validation pauses happened inside the epochs, but are not counted.
     assert totals[-1] < wall_s - 2 * VALIDATION_PAUSE_S
+    # ... and are what the evaluation time holds instead.
+    evals = [
+        float(r["time/eval_epoch_s"]) for r in read_metrics(tmp_path) if r["time/eval_epoch_s"]
+    ]
+    assert len(evals) == 2 and all(e >= VALIDATION_PAUSE_S for e in evals)

@@ -9,7 +9,8 @@ from lightning import Callback, LightningModule, Trainer
 
 
 class EpochTimer(Callback):
-    """Log `time/train_epoch_s` (this epoch's training pass) and `time/train_total_s` (cumulative).
+    """Log `time/train_epoch_s` (this epoch's training pass), `time/train_total_s` (cumulative)
+    and `time/eval_epoch_s` (this epoch's validation/Test pass).
 
     An epoch's time runs from its start to the end of its last training batch: validation,
     checkpointing and logging, which Lightning runs after that batch, are left out, so the
@@ -20,6 +21,7 @@ class EpochTimer(Callback):
         self.total_s = 0.0
         self._epoch_start: float | None = None
         self._last_batch_end: float | None = None
+        self._eval_start: float | None = None
 
     def on_train_epoch_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
         """Start the clock."""
@@ -39,6 +41,16 @@ class EpochTimer(Callback):
         epoch_s = self._last_batch_end - self._epoch_start
         self.total_s += epoch_s
         pl_module.log_dict({"time/train_epoch_s": epoch_s, "time/train_total_s": self.total_s})
+
+    def on_validation_epoch_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        """Start the evaluation clock."""
+        self._eval_start = time.perf_counter()
+
+    def on_validation_epoch_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        """Log the seconds of this epoch's evaluation (every validation dataloader)."""
+        if self._eval_start is None or trainer.sanity_checking:
+            return
+        pl_module.log("time/eval_epoch_s", time.perf_counter() - self._eval_start)
 
     def state_dict(self) -> dict[str, float]:
         """Keep the cumulative time across a resume."""

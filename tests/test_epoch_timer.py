@@ -21,7 +21,7 @@ VALIDATION_PAUSE_S = 1.0
 class SlowValidation(Callback):
     """Makes every validation pass take at least VALIDATION_PAUSE_S."""
 
-    def on_validation_epoch_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
+    def on_validation_epoch_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
         time.sleep(VALIDATION_PAUSE_S)
 
 

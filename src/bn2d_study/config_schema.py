@@ -43,9 +43,16 @@ class DataConfig:
     normalize: bool = False
     train_per_class: int = TRAIN_IMAGES_PER_CLASS
     test_per_class: int = TEST_IMAGES_PER_CLASS
+    device_resident: Any = "auto"
 
     def __post_init__(self) -> None:
         _require(self.batch_size >= 1, "data.batch_size", self.batch_size, "it must be >= 1")
+        _require(
+            self.device_resident in (True, False, "auto"),
+            "data.device_resident",
+            self.device_resident,
+            "it must be auto, true or false",
+        )
         _require(
             0 <= self.val_fraction < 1,
             "data.val_fraction",
@@ -87,8 +94,17 @@ class ModelConfig:
     num_classes: int = 10
     optimizer: Any = MISSING
     scheduler: Any = None
+    channels_last: bool = False
+    compile: bool = False
+    compile_mode: Optional[str] = None  # noqa: UP045
 
     def __post_init__(self) -> None:
+        _require(
+            self.compile_mode in (None, "default", "reduce-overhead", "max-autotune"),
+            "model.compile_mode",
+            self.compile_mode,
+            "it must be null, default, reduce-overhead or max-autotune",
+        )
         for key in ("conv_layers", "filters", "pool_size", "num_classes"):
             value = getattr(self, key)
             _require(value >= 1, f"model.{key}", value, "it must be >= 1")

@@ -14,6 +14,7 @@ from bn2d_study.data.archive import (
     TRAIN_IMAGES_PER_CLASS,
     DigitSplits,
 )
+from bn2d_study.data.device_batches import DeviceBatches
 from bn2d_study.data.in_memory import InMemoryDigits, batch_loader
 from bn2d_study.data.source import prepare_digits
 from bn2d_study.errors import ConfigError
@@ -32,6 +33,9 @@ class HindiDigitsDataModule(LightningDataModule):
         num_workers, pin_memory: passed to the DataLoaders.
         normalize: standardize with the train split's pixel mean and std.
         train_per_class, test_per_class: image counts the archive must hold per digit.
+        device_resident: hold the data on the training device and draw batches there by index
+            (`DeviceBatches`): "auto" does so on a single CUDA device, true always (CPU too),
+            false never. Batches are the same either way.
     """
 
     def __init__(
@@ -47,6 +51,7 @@ class HindiDigitsDataModule(LightningDataModule):
         normalize: bool = False,
         train_per_class: int = TRAIN_IMAGES_PER_CLASS,
         test_per_class: int = TEST_IMAGES_PER_CLASS,
+        device_resident: bool | str = "auto",
     ) -> None:
         super().__init__()
         self.save_hyperparameters(logger=False)
@@ -55,6 +60,7 @@ class HindiDigitsDataModule(LightningDataModule):
         self.train_set: InMemoryDigits | None = None
         self.val_set: InMemoryDigits | None = None
         self.test_set: InMemoryDigits | None = None
+        self.resident_device: torch.device | None = None
 
     @property
     def val_loader_splits(self) -> list[tuple[str, ...]]:
@@ -104,8 +110,30 @@ class HindiDigitsDataModule(LightningDataModule):
             torch.from_numpy(splits.test_images), torch.from_numpy(splits.test_labels), mean, std
         )
 
-    def _loader(self, dataset: InMemoryDigits | None, shuffle: bool) -> DataLoader:
+    def _resident_device(self) -> torch.device | None:
+        """The device to hold the data on, or None for the DataLoader path."""
+        setting = self.hparams.device_resident
+        trainer = self.trainer
+        device = trainer.strategy.root_device if trainer is not None else torch.device("cpu")
+        single_process = trainer is None or trainer.world_size == 1
+        if setting == "auto":
+            return device if device.type == "cuda" and single_process else None
+        if not setting:
+            return None
+        if not single_process:
+            raise ConfigError(
+                "data.device_resident=true holds the whole data set on each device and cannot "
+                "shard it between the processes of distributed training; use "
+                "data.device_resident=auto (which falls back to DataLoaders there) or false."
+            )
+        return device
+
+    def _loader(self, dataset: InMemoryDigits | None, shuffle: bool) -> DataLoader | DeviceBatches:
         assert dataset is not None, "call setup() first"
+        if self.resident_device is None:
+            self.resident_device = self._resident_device()
+        if self.resident_device is not None:
+            return DeviceBatches(dataset, self.hparams.batch_size, shuffle, self.resident_device)
         return batch_loader(
             dataset,
             self.hparams.batch_size,
@@ -114,16 +142,16 @@ class HindiDigitsDataModule(LightningDataModule):
             self.hparams.pin_memory,
         )
 
-    def train_dataloader(self) -> DataLoader:
+    def train_dataloader(self) -> DataLoader | DeviceBatches:
         """Shuffled train batches, in the order `DataLoader(shuffle=True)` gives."""
         return self._loader(self.train_set, shuffle=True)
 
-    def val_dataloader(self) -> list[DataLoader]:
+    def val_dataloader(self) -> list[DataLoader | DeviceBatches]:
         """Validation part of Train (if any), then Test: both are evaluated every epoch."""
         if self.hparams.val_fraction > 0:
             return [self._loader(self.val_set, False), self._loader(self.test_set, False)]
         return [self._loader(self.test_set, False)]
 
-    def test_dataloader(self) -> DataLoader:
+    def test_dataloader(self) -> DataLoader | DeviceBatches:
         """Test, in order."""
         return self._loader(self.test_set, shuffle=False)

@@ -36,7 +36,7 @@ class InMemoryDigits(Dataset[tuple[Tensor, Tensor]]):
 
 
 def batch_loader(
-    dataset: InMemoryDigits,
+    dataset: Dataset,
     batch_size: int,
     shuffle: bool,
     num_workers: int = 0,

@@ -1,0 +1,102 @@
+"""The device-resident fast path: same batches and same training as the DataLoader path."""
+
+from __future__ import annotations
+
+from functools import partial
+from pathlib import Path
+
+import pytest
+import torch
+from conftest import make_tiny_datamodule, read_metrics
+from lightning import Trainer, seed_everything
+from lightning.pytorch.loggers import CSVLogger
+
+from bn2d_study.data import HindiDigitsDataModule
+from bn2d_study.data.device_batches import DeviceBatches
+from bn2d_study.models import DigitClassifier
+
+
+def draw_epochs(dm: HindiDigitsDataModule, epochs: int) -> list[list[torch.Tensor]]:
+    """What two epochs of training and evaluation see, as Lightning would iterate them."""
+    seen = []
+    for _ in range(epochs):
+        for loader in (dm.train_dataloader(), *dm.val_dataloader()):
+            seen.append([t.clone() for batch in loader for t in batch])
+    return seen
+
+
+@pytest.mark.parametrize("normalize", [False, True])
+def test_fast_path_gives_the_same_batches_and_random_stream(
+    tiny_archive: Path, tmp_path: Path, normalize: bool
+) -> None:
+    streams = {}
+    for resident in (False, True):
+        dm = make_tiny_datamodule(
+            tiny_archive,
+            tmp_path / "data",
+            batch_size=7,  # leaves a short last batch
+            normalize=normalize,
+            device_resident=resident,
+        )
+        dm.setup()
+        seed_everything(21)
+        batches = draw_epochs(dm, epochs=2)
+        streams[resident] = (batches, torch.get_rng_state())
+        if resident:
+            assert isinstance(dm.train_dataloader(), DeviceBatches)
+    (normal, normal_rng), (fast, fast_rng) = streams[False], streams[True]
+    assert len(normal) == len(fast) == 6
+    for a, b in zip(normal, fast, strict=True):
+        assert len(a) == len(b)
+        for x, y in zip(a, b, strict=True):
+            assert x.dtype == y.dtype and torch.equal(x, y)
+    assert not torch.equal(normal[0][0], normal[3][0])  # two epochs, two shuffles
+    assert torch.equal(normal_rng, fast_rng)  # the global stream moved on identically
+
+
+def test_auto_uses_the_fast_path_only_on_cuda(tiny_archive: Path, tmp_path: Path) -> None:
+    dm = make_tiny_datamodule(tiny_archive, tmp_path / "data")
+    dm.setup()
+    assert not isinstance(dm.train_dataloader(), DeviceBatches)  # CPU, no trainer: DataLoader
+
+
+def fit(archive: Path, tmp_path: Path, resident: bool) -> tuple[dict, list[dict[str, str]]]:
+    dm = make_tiny_datamodule(
+        archive, tmp_path / "data", batch_size=16, val_fraction=0.25, device_resident=resident
+    )
+    seed_everything(5)
+    model = DigitClassifier(optimizer=partial(torch.optim.SGD, lr=0.05), use_batchnorm=True)
+    trainer = Trainer(
+        max_epochs=3,
+        accelerator="cpu",
+        deterministic=True,
+        logger=CSVLogger(tmp_path / f"run-{resident}", name="csv", version=""),
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        num_sanity_val_steps=0,
+    )
+    trainer.fit(model, datamodule=dm)
+    return model.state_dict(), read_metrics(tmp_path / f"run-{resident}")
+
+
+def test_training_on_the_fast_path_equals_the_normal_path(
+    tiny_archive: Path, tmp_path: Path
+) -> None:
+    normal_state, normal_rows = fit(tiny_archive, tmp_path, resident=False)
+    fast_state, fast_rows = fit(tiny_archive, tmp_path, resident=True)
+    for name, tensor in normal_state.items():
+        assert torch.equal(tensor, fast_state[name]), name
+    drop = {"time/train_epoch_s", "time/train_total_s", "time/eval_epoch_s"}
+    strip = [{k: v for k, v in row.items() if k not in drop} for row in normal_rows]
+    assert strip == [{k: v for k, v in row.items() if k not in drop} for row in fast_rows]
+    assert any(row["train/loss"] for row in normal_rows)
+
+
+def test_channels_last_gives_the_same_logits() -> None:
+    seed_everything(0)
+    plain = DigitClassifier(optimizer=partial(torch.optim.SGD, lr=0.1))
+    seed_everything(0)
+    nhwc = DigitClassifier(optimizer=partial(torch.optim.SGD, lr=0.1), channels_last=True)
+    images = torch.rand(8, 1, 32, 32)
+    assert nhwc.net[0].weight.is_contiguous(memory_format=torch.channels_last)
+    torch.testing.assert_close(plain(images), nhwc(images))

@@ -2,7 +2,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: install train reproduce report test test-slow test-all lint format clean
+.PHONY: install train reproduce report bench test test-slow test-all lint format clean
 
 install:  ## create .venv, install the pinned requirements and this package (editable)
 	$(PYTHON) -m venv $(VENV)
@@ -25,6 +25,9 @@ reproduce:  ## the study's protocol for BN off and on (one multirun), then the r
 report:  ## figures and summary of a run or multirun folder: make report DIR=logs/multiruns/...
 	$(if $(DIR),,$(error give the folder to report on: make report DIR=logs/multiruns/<sweep>))
 	$(BIN)/python -m bn2d_study.report $(DIR) $(REPORT_ARGS)
+
+bench:  ## training speed: the study's loop vs in-memory loop vs this project (BENCH_ARGS="--epochs 5")
+	$(BIN)/python -m bn2d_study.bench $(BENCH_ARGS)
 
 test:  ## the default test suite (a few minutes)
 	$(BIN)/python -m pytest

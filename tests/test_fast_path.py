@@ -100,3 +100,13 @@ def test_channels_last_gives_the_same_logits() -> None:
     images = torch.rand(8, 1, 32, 32)
     assert nhwc.net[0].weight.is_contiguous(memory_format=torch.channels_last)
     torch.testing.assert_close(plain(images), nhwc(images))
+
+
+@pytest.mark.slow
+def test_compiled_network_keeps_parameter_names_and_outputs() -> None:
+    seed_everything(0)
+    compiled = DigitClassifier(optimizer=partial(torch.optim.SGD, lr=0.1), compile=True)
+    plain = DigitClassifier(optimizer=partial(torch.optim.SGD, lr=0.1))
+    plain.load_state_dict(compiled.state_dict())  # same names: checkpoints interchangeable
+    images = torch.rand(8, 1, 32, 32)
+    torch.testing.assert_close(compiled(images), plain(images), rtol=1e-4, atol=1e-5)

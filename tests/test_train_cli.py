@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import os
+import re
 from pathlib import Path
 
 import pytest
@@ -60,6 +63,36 @@ def test_fast_multirun_of_bn_on_and_off(tiny_archive: Path, tmp_path: Path) -> N
         board = EventMultiplexer().AddRunsFromDirectory(str(sweep))
         board.Reload()
         assert sorted(board.Runs()) == [r.name for r in runs]
+
+
+def test_joblib_launcher_runs_jobs_in_parallel_with_their_share_of_the_cores(
+    tiny_archive: Path, tmp_path: Path
+) -> None:
+    sweep = tmp_path / "sweep"
+    finish(
+        launch(
+            [
+                "-m",
+                "hydra/launcher=joblib",
+                "hydra.launcher.n_jobs=2",
+                "debug=fast",
+                "seed=1,2",
+                f"hydra.sweep.dir={sweep}",
+                *tiny_data_overrides(tiny_archive, tmp_path / "data"),
+            ],
+            tmp_path,
+        )
+    )
+    runs = sorted(p for p in sweep.iterdir() if p.is_dir())
+    assert [r.name for r in runs] == ["0_debug=fast,seed=1", "1_debug=fast,seed=2"]
+    share = max(1, (os.cpu_count() or 1) // 2)
+    for run in runs:
+        resolved = yaml.safe_load((run / "resolved_config.yaml").read_text())
+        assert resolved["torch_threads"] == share
+        assert json.loads((run / "run_status.json").read_text())["status"] == "completed"
+    # Two worker processes, not the launching one: each run's log names its own process id.
+    pids = {re.search(r"process (\d+)", (run / "train.log").read_text()) for run in runs}
+    assert len(pids) == 2
 
 
 def test_bad_config_value_is_a_one_paragraph_error(tmp_path: Path) -> None:

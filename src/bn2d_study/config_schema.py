@@ -224,12 +224,19 @@ class TrainConfig:
     test: bool = True
     ckpt_path: Optional[str] = None  # noqa: UP045
     print_config: bool = True
+    torch_threads: Optional[int] = None  # noqa: UP045
     data: DataConfig = field(default_factory=DataConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     callbacks: CallbacksConfig = field(default_factory=CallbacksConfig)
     logger: dict[str, Any] = field(default_factory=dict)
     trainer: TrainerConfig = field(default_factory=TrainerConfig)
     paths: PathsConfig = field(default_factory=PathsConfig)
+
+    def __post_init__(self) -> None:
+        if self.torch_threads is not None:
+            _require(
+                self.torch_threads >= 1, "torch_threads", self.torch_threads, "it must be >= 1"
+            )
 
 
 def register_configs() -> None:

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import logging
+import os
 import warnings
 from pathlib import Path
 from typing import Any
 
+import torch
 from hydra.utils import instantiate
 from lightning import Trainer, seed_everything
 from lightning.pytorch.loggers import WandbLogger
@@ -57,6 +59,14 @@ def _fit_and_test(cfg: DictConfig, output_dir: Path) -> dict[str, float]:
     if cfg.print_config:
         print_config_tree(cfg)
 
+    if cfg.torch_threads is not None:
+        torch.set_num_threads(cfg.torch_threads)
+    log.info(
+        "Run in process %d with %d torch threads, into %s",
+        os.getpid(),
+        torch.get_num_threads(),
+        output_dir,
+    )
     # Seed first, then build the model: its initial weights are the first random draws,
     # exactly as in the study's script.
     seed_everything(cfg.seed, workers=True)

@@ -23,6 +23,8 @@ BATCHNORM_KEY = "model.use_batchnorm"
 # where data and outputs live, and how the run is displayed.
 IGNORED_KEY_PREFIXES = (
     "seed",
+    "torch_threads",
+    "data.device_resident",
     "paths.",
     "logger.",
     "print_config",

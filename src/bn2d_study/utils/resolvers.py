@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 import secrets
 from collections.abc import Sequence
 
+from hydra.core.hydra_config import HydraConfig
 from omegaconf import OmegaConf
 
 # Overrides that say where things are, how they are read or shown, not what the run is: they stay
@@ -49,8 +51,26 @@ def unique_id() -> str:
     return secrets.token_hex(3)
 
 
+def threads_per_job() -> int | None:
+    """Each run's share of the CPU cores when the launcher runs several at once, else None.
+
+    Read from the launcher's `n_jobs` (the joblib launcher; -1 means one run per core).
+    """
+    try:
+        launcher = HydraConfig.get().launcher
+    except ValueError:  # composed outside a Hydra run
+        return None
+    n_jobs = launcher.get("n_jobs")
+    if not n_jobs:
+        return None
+    cores = os.cpu_count() or 1
+    return max(1, cores // (cores if n_jobs < 0 else n_jobs))
+
+
 def register_resolvers() -> None:
-    """Register `run_name` and `unique_id` (idempotent)."""
+    """Register `run_name`, `unique_id` and `threads_per_job` (idempotent)."""
+    if not OmegaConf.has_resolver("threads_per_job"):
+        OmegaConf.register_new_resolver("threads_per_job", threads_per_job)
     if not OmegaConf.has_resolver("run_name"):
         OmegaConf.register_new_resolver("run_name", run_name)
     if not OmegaConf.has_resolver("unique_id"):

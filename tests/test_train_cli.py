@@ -6,12 +6,15 @@ import json
 import os
 import re
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
 from conftest import finish, launch, read_metrics, tiny_data_overrides
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 from tensorboard.backend.event_processing.plugin_event_multiplexer import EventMultiplexer
+from tensorboard.plugins.custom_scalar import layout_pb2
+from tensorboard.plugins.hparams import plugin_data_pb2
 
 
 def test_fast_multirun_of_bn_on_and_off(tiny_archive: Path, tmp_path: Path) -> None:
@@ -59,6 +62,7 @@ def test_fast_multirun_of_bn_on_and_off(tiny_archive: Path, tmp_path: Path) -> N
             events = EventAccumulator(str(run))
             events.Reload()
             assert {"train/loss", "val/acc", "test/acc"} <= set(events.Tags()["scalars"])
+            check_hparams_and_layout(events, use_batchnorm, rows)
         # `tensorboard --logdir <sweep>`: one run per job, named by its overrides.
         board = EventMultiplexer().AddRunsFromDirectory(str(sweep))
         board.Reload()
@@ -93,6 +97,38 @@ def test_joblib_launcher_runs_jobs_in_parallel_with_their_share_of_the_cores(
     # Two worker processes, not the launching one: each run's log names its own process id.
     pids = {re.search(r"process (\d+)", (run / "train.log").read_text()) for run in runs}
     assert len(pids) == 2
+
+
+def check_hparams_and_layout(
+    events: EventAccumulator, use_batchnorm: bool, rows: list[dict[str, str]]
+) -> None:
+    """The HPARAMS record (read back with TensorBoard's reader) and the custom-scalars page."""
+    plugin = events.PluginTagToContent("hparams")
+    start = plugin_data_pb2.HParamsPluginData.FromString(
+        plugin["_hparams_/session_start_info"]
+    ).session_start_info
+    hparams = dict(start.hparams)
+    assert hparams["model.use_batchnorm"].string_value == str(use_batchnorm).lower()
+    assert hparams["data.batch_size"].number_value == 32
+    assert hparams["seed"].number_value == 5842
+    assert hparams["model.optimizer.lr"].number_value == pytest.approx(0.001)
+    assert hparams["debug"].string_value == "fast"  # a swept config-group choice
+    final_test_acc = [float(r["test/acc"]) for r in rows if r.get("test/acc")][-1]
+    (logged,) = events.Scalars("hparams/final_test_acc")
+    assert logged.value == pytest.approx(final_test_acc)
+    best_ckpt = [float(r["best_ckpt/acc"]) for r in rows if r.get("best_ckpt/acc")][-1]
+    assert events.Scalars("hparams/best_ckpt_test_acc")[0].value == pytest.approx(best_ckpt)
+    assert "hparams/best_val_acc" in events.Tags()["scalars"]
+
+    (config,) = events.Tensors("custom_scalars__config__")
+    layout = layout_pb2.Layout.FromString(config.tensor_proto.string_val[0])
+    charts = {
+        chart.title: list(chart.multiline.tag)
+        for category in layout.category
+        for chart in category.chart
+    }
+    assert charts["accuracy: train, val, test"] == ["train/acc", "val/acc", "test/acc"]
+    assert charts["sampled weights w1, w2"] == ["sampled_weights/w1", "sampled_weights/w2"]
 
 
 def test_bad_config_value_is_a_one_paragraph_error(tmp_path: Path) -> None:
@@ -153,6 +189,39 @@ def test_batch_size_by_seed_by_bn_sweep_gives_18_separate_runs(
     assert len(settings) == 18
 
 
+def wandb_run_records(path: Path) -> list[Any]:
+    """The run records of an offline `.wandb` file.
+
+    The file is a LevelDB-style log (a 7-byte header, then 32 KiB blocks of chunks with a
+    7-byte header: crc, length, type) of wandb protobuf records; wandb 0.31 ships no Python
+    reader for it.
+    """
+    from wandb.proto import wandb_internal_pb2
+
+    data, pos, block, pending, chunks = path.read_bytes(), 7, 32768, b"", []
+    while pos + 7 <= len(data):
+        if block - pos % block < 7:  # block trailer padding
+            pos += block - pos % block
+            continue
+        length, kind = int.from_bytes(data[pos + 4 : pos + 6], "little"), data[pos + 6]
+        chunk, pos = data[pos + 7 : pos + 7 + length], pos + 7 + length
+        if kind == 1:  # full
+            chunks.append(chunk)
+        elif kind == 2:  # first
+            pending = chunk
+        elif kind == 3:  # middle
+            pending += chunk
+        elif kind == 4:  # last
+            chunks.append(pending + chunk)
+    runs = []
+    for chunk in chunks:
+        record = wandb_internal_pb2.Record()
+        record.ParseFromString(chunk)
+        if record.WhichOneof("record_type") == "run":
+            runs.append(record.run)
+    return runs
+
+
 @pytest.mark.slow
 def test_wandb_is_offline_and_each_multirun_job_gets_its_own_run(
     tiny_archive: Path, tmp_path: Path
@@ -176,4 +245,7 @@ def test_wandb_is_offline_and_each_multirun_job_gets_its_own_run(
     for run in runs:
         (offline,) = (run / "wandb").glob("offline-run-*")
         run_ids.add(offline.name)
+        (record,) = wandb_run_records(next(offline.glob("*.wandb")))
+        assert record.run_group == "sweep"  # the multirun's folder name
+        assert record.display_name == run.name.split("_", 1)[1]  # the run's overrides
     assert len(run_ids) == 2

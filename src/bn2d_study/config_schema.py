@@ -167,6 +167,7 @@ class CallbacksConfig:
     epoch_timer: Any = None
     sampled_weights: Optional[SampledWeightsConfig] = None  # noqa: UP045
     loss_landscape: Optional[LossLandscapeConfig] = None  # noqa: UP045
+    tensorboard_layout: Any = None
 
 
 @dataclass

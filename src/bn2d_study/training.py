@@ -22,6 +22,7 @@ from bn2d_study.run_folder import (
     write_run_status,
 )
 from bn2d_study.utils.config_tree import print_config_tree
+from bn2d_study.utils.run_hparams import log_run_hparams
 
 log = logging.getLogger(__name__)
 
@@ -89,6 +90,7 @@ def _fit_and_test(cfg: DictConfig, output_dir: Path) -> dict[str, float]:
                 log.warning("No best checkpoint was saved; testing the current weights.")
             trainer.test(model, datamodule=datamodule, ckpt_path=best or None)
             metrics.update({k: float(v) for k, v in trainer.callback_metrics.items()})
+        log_run_hparams(trainer, cfg, metrics)
     finally:
         _finish_wandb(trainer)
     return metrics

@@ -7,8 +7,10 @@ import os
 import re
 import secrets
 from collections.abc import Sequence
+from pathlib import Path
 
 from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
 from omegaconf import OmegaConf
 
 # Overrides that say where things are, how they are read or shown, not what the run is: they stay
@@ -67,8 +69,24 @@ def threads_per_job() -> int | None:
     return max(1, cores // (cores if n_jobs < 0 else n_jobs))
 
 
+def sweep_name() -> str | None:
+    """The multirun's folder name (e.g. `2026-11-27_17-55-30_f78ba2`); None for a single run.
+
+    Used as the wandb group, so the runs of one sweep are grouped together.
+    """
+    try:
+        hydra_cfg = HydraConfig.get()
+    except ValueError:
+        return None
+    if hydra_cfg.mode != RunMode.MULTIRUN:
+        return None
+    return Path(hydra_cfg.sweep.dir).name
+
+
 def register_resolvers() -> None:
-    """Register `run_name`, `unique_id` and `threads_per_job` (idempotent)."""
+    """Register `run_name`, `unique_id`, `threads_per_job` and `sweep_name` (idempotent)."""
+    if not OmegaConf.has_resolver("sweep_name"):
+        OmegaConf.register_new_resolver("sweep_name", sweep_name)
     if not OmegaConf.has_resolver("threads_per_job"):
         OmegaConf.register_new_resolver("threads_per_job", threads_per_job)
     if not OmegaConf.has_resolver("run_name"):

@@ -32,7 +32,13 @@ def sweep(tmp_path_factory: pytest.TempPathFactory, tiny_archive: Path) -> Path:
     root = tmp_path_factory.mktemp("report")
     sweep_dir = root / "sweep"
     data = tiny_data_overrides(tiny_archive, root / "data")
-    short = ["debug=fast", "trainer.max_epochs=3", "callbacks.sampled_weights.every_step=true"]
+    short = [
+        "debug=fast",
+        "trainer.max_epochs=3",
+        "callbacks.sampled_weights.every_step=true",
+        "callbacks=landscape",
+        "callbacks.loss_landscape.every_n_steps=2",
+    ]
     finish(
         launch(
             [
@@ -79,11 +85,19 @@ def read_csv(path: Path) -> list[dict[str, str]]:
 
 def test_summary_matches_numbers_computed_from_the_metrics_csvs(sweep: Path) -> None:
     assert report_main([str(sweep), "--threshold", "0.5"]) == 0
-    runs = {flag: {} for flag in ("true", "false")}
+    runs: dict[str, dict[int, float]] = {flag: {} for flag in ("true", "false")}
+    loss_ranges: dict[str, list[float]] = {flag: [] for flag in ("true", "false")}
     for run_dir in sweep.glob("[0-9]*_*"):
         flag = "true" if "use_batchnorm=true" in run_dir.name else "false"
         seed = int(run_dir.name.split("seed=")[1].split(",")[0])
         runs[flag][seed] = final_test_acc(run_dir)
+        per_epoch = [
+            float(r["landscape/loss_range"])
+            for r in read_metrics(run_dir)
+            if r.get("landscape/loss_range")
+        ]
+        assert len(per_epoch) == 3
+        loss_ranges[flag].append(statistics.mean(per_epoch))
     assert all(len(by_seed) == len(SEEDS) for by_seed in runs.values())
 
     rows = {row["use_batchnorm"]: row for row in read_csv(sweep / "summary.csv")}
@@ -99,6 +113,9 @@ def test_summary_matches_numbers_computed_from_the_metrics_csvs(sweep: Path) -> 
         )
         assert float(row["tortuosity_epoch_n"]) >= 0
         assert "tortuosity_step_mean" in row  # step paths were recorded
+        assert float(row["loss_range_mean"]) == pytest.approx(
+            statistics.mean(loss_ranges[flag.lower()])
+        )
 
     (paired,) = read_csv(sweep / "paired_comparison.csv")
     differences = [runs["true"][s] - runs["false"][s] for s in SEEDS]

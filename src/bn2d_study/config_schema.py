@@ -168,6 +168,7 @@ class CallbacksConfig:
     sampled_weights: Optional[SampledWeightsConfig] = None  # noqa: UP045
     loss_landscape: Optional[LossLandscapeConfig] = None  # noqa: UP045
     tensorboard_layout: Any = None
+    random_states: Any = None
 
 
 @dataclass
@@ -224,6 +225,7 @@ class TrainConfig:
     train: bool = True
     test: bool = True
     ckpt_path: Optional[str] = None  # noqa: UP045
+    resume: bool = False
     print_config: bool = True
     torch_threads: Optional[int] = None  # noqa: UP045
     data: DataConfig = field(default_factory=DataConfig)

@@ -11,6 +11,7 @@ from typing import Any
 import torch
 from hydra.utils import instantiate
 from lightning import Trainer, seed_everything
+from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.loggers import WandbLogger
 from omegaconf import DictConfig, OmegaConf
 
@@ -19,6 +20,7 @@ from bn2d_study.run_folder import (
     COMPLETED,
     FAILED,
     RESOLVED_CONFIG_NAME,
+    read_run_status,
     write_run_status,
 )
 from bn2d_study.utils.config_tree import print_config_tree
@@ -45,6 +47,10 @@ def train(cfg: DictConfig) -> dict[str, float]:
     """
     output_dir = Path(cfg.paths.output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
+    status = read_run_status(output_dir)
+    if cfg.resume and status is not None and status.get("status") == COMPLETED:
+        log.info("%s completed before; skipped (resume=true).", output_dir)
+        return {k: v for k, v in status.get("metrics", {}).items() if v is not None}
     try:
         validate_config(cfg)
         metrics = _fit_and_test(cfg, output_dir)
@@ -81,7 +87,7 @@ def _fit_and_test(cfg: DictConfig, output_dir: Path) -> dict[str, float]:
 
     try:
         if cfg.train:
-            trainer.fit(model, datamodule=datamodule, ckpt_path=cfg.ckpt_path)
+            trainer.fit(model, datamodule=datamodule, ckpt_path=_resume_checkpoint(cfg, trainer))
         metrics = {k: float(v) for k, v in trainer.callback_metrics.items()}
         if cfg.test:
             checkpoint = trainer.checkpoint_callback
@@ -94,6 +100,22 @@ def _fit_and_test(cfg: DictConfig, output_dir: Path) -> dict[str, float]:
     finally:
         _finish_wandb(trainer)
     return metrics
+
+
+def _resume_checkpoint(cfg: DictConfig, trainer: Trainer) -> str | None:
+    """`ckpt_path` if given; with `resume`, the run folder's last checkpoint if there is one."""
+    if cfg.ckpt_path or not cfg.resume:
+        return cfg.ckpt_path
+    checkpoint = trainer.checkpoint_callback
+    if not isinstance(checkpoint, ModelCheckpoint) or checkpoint.dirpath is None:
+        return None
+    last = (
+        Path(checkpoint.dirpath) / f"{checkpoint.CHECKPOINT_NAME_LAST}{checkpoint.FILE_EXTENSION}"
+    )
+    if not last.is_file():
+        return None
+    log.info("Resuming from %s", last)
+    return str(last)
 
 
 def _finish_wandb(trainer: Trainer) -> None:

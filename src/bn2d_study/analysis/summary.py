@@ -24,6 +24,7 @@ BATCHNORM_KEY = "model.use_batchnorm"
 IGNORED_KEY_PREFIXES = (
     "seed",
     "torch_threads",
+    "resume",
     "data.device_resident",
     "paths.",
     "logger.",

@@ -2,7 +2,14 @@
 
 from bn2d_study.callbacks.epoch_timer import EpochTimer
 from bn2d_study.callbacks.loss_landscape import LossLandscapeProbe
+from bn2d_study.callbacks.random_states import RandomStates
 from bn2d_study.callbacks.sampled_weights import SampledWeightsLogger
 from bn2d_study.callbacks.tensorboard_layout import TensorBoardLayout
 
-__all__ = ["EpochTimer", "LossLandscapeProbe", "SampledWeightsLogger", "TensorBoardLayout"]
+__all__ = [
+    "EpochTimer",
+    "LossLandscapeProbe",
+    "RandomStates",
+    "SampledWeightsLogger",
+    "TensorBoardLayout",
+]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import io
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -14,6 +15,7 @@ from torch import Tensor, nn
 
 from bn2d_study.analysis.descent_plot import descent_path_figure
 from bn2d_study.errors import ConfigError
+from bn2d_study.utils.atomic_write import atomic_write_text
 
 CSV_FILE_NAME = "sampled_weights.csv"
 CSV_COLUMNS = ("kind", "epoch", "step", "w1", "w2", "train_loss")
@@ -125,6 +127,19 @@ class SampledWeightsLogger(Callback):
             if new_file:
                 writer.writerow(CSV_COLUMNS)
             writer.writerow((kind, epoch, step, w1, w2, loss))
+
+    @rank_zero_only
+    def on_train_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        """On a resume, drop records of epochs the run will train again (after its checkpoint)."""
+        if trainer.current_epoch == 0 or not self.csv_path.is_file():
+            return
+        with self.csv_path.open(newline="") as handle:
+            rows = list(csv.reader(handle))
+        epoch = CSV_COLUMNS.index("epoch")
+        kept = [rows[0]] + [row for row in rows[1:] if int(row[epoch]) < trainer.current_epoch]
+        buffer = io.StringIO()
+        csv.writer(buffer).writerows(kept)
+        atomic_write_text(self.csv_path, buffer.getvalue())
 
     def on_train_batch_end(
         self, trainer: Trainer, pl_module: LightningModule, outputs: Any, batch: Any, batch_idx: int

@@ -12,7 +12,15 @@ from omegaconf import DictConfig, OmegaConf
 # Always compared, swept or not.
 STUDY_KEYS = ("model.use_batchnorm", "data.batch_size", "seed", "model.optimizer.lr")
 # Overrides that say where things are, not what was run.
-_NOT_HPARAMS = ("hydra", "paths.", "data.archive", "data.data_dir", "print_config")
+_NOT_HPARAMS = (
+    "hydra",
+    "paths.",
+    "data.archive",
+    "data.data_dir",
+    "print_config",
+    "resume",
+    "torch_threads",
+)
 
 # Final and best metrics shown next to the hyperparameters: hparams key -> metric name.
 OUTCOME_METRICS = {

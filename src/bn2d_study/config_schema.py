@@ -169,6 +169,7 @@ class CallbacksConfig:
     loss_landscape: Optional[LossLandscapeConfig] = None  # noqa: UP045
     tensorboard_layout: Any = None
     random_states: Any = None
+    progress_bar: Any = None
 
 
 @dataclass

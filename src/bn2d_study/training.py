@@ -11,7 +11,7 @@ from typing import Any
 import torch
 from hydra.utils import instantiate
 from lightning import Trainer, seed_everything
-from lightning.pytorch.callbacks import ModelCheckpoint
+from lightning.pytorch.callbacks import ModelCheckpoint, ProgressBar
 from lightning.pytorch.loggers import WandbLogger
 from omegaconf import DictConfig, OmegaConf
 
@@ -79,9 +79,13 @@ def _fit_and_test(cfg: DictConfig, output_dir: Path) -> dict[str, float]:
     seed_everything(cfg.seed, workers=True)
     datamodule = instantiate(cfg.data)
     model = instantiate(cfg.model)
+    callbacks = _instantiate_all(cfg.callbacks)
+    if not cfg.trainer.enable_progress_bar:
+        # Turns the configured bar off too: Lightning refuses a bar callback with this flag off.
+        callbacks = [c for c in callbacks if not isinstance(c, ProgressBar)]
     trainer = instantiate(
         cfg.trainer,
-        callbacks=_instantiate_all(cfg.callbacks),
+        callbacks=callbacks,
         logger=_instantiate_all(cfg.logger) or False,
     )
 

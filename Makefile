@@ -2,7 +2,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: install train reproduce report bench test test-slow test-all lint format clean
+.PHONY: install train reproduce report bench test test-slow test-slurm test-all lint format clean
 
 install:  ## create .venv, install the pinned requirements and this package (editable)
 	$(PYTHON) -m venv $(VENV)
@@ -34,6 +34,10 @@ test:  ## the default test suite (a few minutes)
 
 test-slow:  ## long end-to-end tests
 	$(BIN)/python -m pytest -m slow
+
+test-slurm:  ## sweeps through a real single-node SLURM cluster (as root: installs and starts it, then stops it)
+	bash scripts/slurm-local.sh up
+	$(BIN)/python -m pytest -m slurm; status=$$?; bash scripts/slurm-local.sh down; exit $$status
 
 test-all:  ## everything
 	$(BIN)/python -m pytest -m ""

@@ -1,13 +1,15 @@
 """What a run folder holds: its file names, and `run_status.json`, the run's outcome.
 
 `run_status.json` is written last by every run: `completed` with the final metrics, or `failed`
-with the error.
+with the error, and where it ran (host, pid, SLURM job).
 """
 
 from __future__ import annotations
 
 import json
 import math
+import os
+import socket
 from pathlib import Path
 from typing import Any
 
@@ -30,10 +32,21 @@ def write_run_status(
     """Record the run's outcome (`completed` or `failed`), its final metrics or its error."""
     # JSON has no NaN: a diverged run's metrics are written as null.
     finite = {k: (v if math.isfinite(v) else None) for k, v in (metrics or {}).items()}
-    record: dict[str, Any] = {"status": status, "metrics": finite}
+    record: dict[str, Any] = {"status": status, "metrics": finite, "execution": execution()}
     if error is not None:
         record["error"] = error
     atomic_write_text(Path(run_dir) / RUN_STATUS_FILE, json.dumps(record, indent=2) + "\n")
+
+
+def execution() -> dict[str, Any]:
+    """Where this process runs: host, pid, and the SLURM job (None outside SLURM)."""
+    return {
+        "host": socket.gethostname(),
+        "pid": os.getpid(),
+        "slurm_job_id": os.environ.get("SLURM_JOB_ID"),
+        "slurm_array_job_id": os.environ.get("SLURM_ARRAY_JOB_ID"),
+        "slurm_array_task_id": os.environ.get("SLURM_ARRAY_TASK_ID"),
+    }
 
 
 def read_run_status(run_dir: Path) -> dict[str, Any] | None:

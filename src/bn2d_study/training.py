@@ -20,6 +20,7 @@ from bn2d_study.run_folder import (
     COMPLETED,
     FAILED,
     RESOLVED_CONFIG_NAME,
+    execution,
     read_run_status,
     write_run_status,
 )
@@ -69,10 +70,11 @@ def _fit_and_test(cfg: DictConfig, output_dir: Path) -> dict[str, float]:
     if cfg.torch_threads is not None:
         torch.set_num_threads(cfg.torch_threads)
     log.info(
-        "Run in process %d with %d torch threads, into %s",
+        "Run in process %d with %d torch threads, into %s; execution: %s",
         os.getpid(),
         torch.get_num_threads(),
         output_dir,
+        execution(),
     )
     # Seed first, then build the model: its initial weights are the first random draws,
     # exactly as in the study's script.

@@ -2,11 +2,13 @@
 
 import logging
 import os
+import signal
 from pathlib import Path
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
+from lightning.pytorch.utilities.exceptions import SIGTERMException
 from omegaconf import DictConfig
 
 from bn2d_study.config_schema import register_configs
@@ -32,6 +34,10 @@ def main(cfg: DictConfig) -> float:
         if HydraConfig.get().mode == RunMode.MULTIRUN:
             raise  # Hydra goes on with the sweep's other jobs and reports this one at the end
         raise SystemExit(1) from None  # a single run: no traceback
+    except SIGTERMException:
+        # Lightning's own exit code for it is 0; schedulers must see that the run did not finish.
+        log.warning("Stopped by SIGTERM; the same command with resume=true continues the run.")
+        raise SystemExit(128 + signal.SIGTERM) from None
     return metrics.get("val/acc", float("nan"))
 
 

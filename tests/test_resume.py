@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import signal
+import subprocess
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -50,28 +52,53 @@ def weight_rows(run: Path) -> list[str]:
     return (run / "sampled_weights.csv").read_text().splitlines()
 
 
-@pytest.mark.slow
-def test_killed_multirun_resumes_to_the_results_of_an_uninterrupted_run(tmp_path: Path) -> None:
-    archive = make_dhcd_zip(tmp_path / "dhcd.zip", TRAIN_PER_CLASS, TEST_PER_CLASS)
-    args = run_args(archive, tmp_path / "data")
-    reference = tmp_path / "reference"
-    finish(launch([*args, "seed=2", f"hydra.run.dir={reference}"], tmp_path))
+@pytest.fixture(scope="module")
+def uninterrupted(tmp_path_factory: pytest.TempPathFactory) -> tuple[list[str], Path]:
+    """The run arguments (seed excluded) and an uninterrupted run with seed 2."""
+    root = tmp_path_factory.mktemp("resume")
+    archive = make_dhcd_zip(root / "dhcd.zip", TRAIN_PER_CLASS, TEST_PER_CLASS)
+    args = run_args(archive, root / "data")
+    reference = root / "reference"
+    finish(launch([*args, "seed=2", f"hydra.run.dir={reference}"], root))
+    return args, reference
 
+
+def wait_for_epoch_2(
+    process: subprocess.Popen[str], run_dir_glob: Callable[[], list[Path]]
+) -> Path:
+    """Wait until a run trains its third epoch (epoch 2): mid-epoch, after two checkpoints."""
+    deadline = time.monotonic() + 300
+    while True:
+        assert process.poll() is None and time.monotonic() < deadline
+        found = run_dir_glob()
+        records = found[0] / "sampled_weights.csv" if found else None
+        if (
+            records
+            and records.is_file()
+            and any(r.startswith("step,2,") for r in weight_rows(found[0]))
+        ):
+            return found[0]
+        time.sleep(0.02)
+
+
+def assert_same_results(resumed: Path, reference: Path) -> None:
+    ours, theirs = status(resumed)["metrics"], status(reference)["metrics"]
+    for key in ("train/loss", "train/acc", "test/acc", "test/loss", "best_ckpt/acc"):
+        assert ours[key] == theirs[key], key
+    # Every step's weights too: the partial epoch's records were replaced, not duplicated.
+    assert weight_rows(resumed) == weight_rows(reference)
+
+
+@pytest.mark.slow
+def test_killed_multirun_resumes_to_the_results_of_an_uninterrupted_run(
+    uninterrupted: tuple[list[str], Path], tmp_path: Path
+) -> None:
+    args, reference = uninterrupted
     sweep = tmp_path / "sweep"
     sweep_args = ["-m", *args, "seed=1,2,3", f"hydra.sweep.dir={sweep}"]
     process = launch(sweep_args, tmp_path)
-    deadline = time.monotonic() + 300
-    while not list(sweep.glob("1_*")):
-        assert process.poll() is None and time.monotonic() < deadline
-        time.sleep(0.02)
-    first, victim = job_folder(sweep, 0), job_folder(sweep, 1)
-    # Kill while the second job trains its third epoch (epoch 2): mid-epoch, after a checkpoint.
-    while not (
-        (victim / "sampled_weights.csv").is_file()
-        and any(row.startswith("step,2,") for row in weight_rows(victim))
-    ):
-        assert process.poll() is None and time.monotonic() < deadline
-        time.sleep(0.02)
+    victim = wait_for_epoch_2(process, lambda: list(sweep.glob("1_*")))
+    first = job_folder(sweep, 0)
     process.send_signal(signal.SIGKILL)
     process.communicate()
     assert status(first)["status"] == "completed"
@@ -86,8 +113,26 @@ def test_killed_multirun_resumes_to_the_results_of_an_uninterrupted_run(tmp_path
     assert run_outputs(first) == first_run_files  # nothing of the completed run was redone
     assert status(job_folder(sweep, 2))["status"] == "completed"
 
-    resumed, uninterrupted = status(victim)["metrics"], status(reference)["metrics"]
-    for key in ("train/loss", "train/acc", "test/acc", "test/loss", "best_ckpt/acc"):
-        assert resumed[key] == uninterrupted[key], key
-    # Every step's weights too: the partial epoch's records were replaced, not duplicated.
-    assert weight_rows(victim) == weight_rows(reference)
+    assert_same_results(victim, reference)
+
+
+@pytest.mark.slow
+def test_sigterm_stops_with_a_checkpoint_and_resume_continues_exactly(
+    uninterrupted: tuple[list[str], Path], tmp_path: Path
+) -> None:
+    args, reference = uninterrupted
+    run = tmp_path / "run"
+    run_args_seed2 = [*args, "seed=2", f"hydra.run.dir={run}"]
+    process = launch(run_args_seed2, tmp_path)
+    wait_for_epoch_2(process, lambda: [run] if run.is_dir() else [])
+    process.send_signal(signal.SIGTERM)  # what SLURM sends before preemption or the time limit
+    output, _ = process.communicate(timeout=120)
+    assert process.returncode != 0
+    assert status(run)["status"] == "interrupted", output[-3000:]
+    assert (run / "checkpoints" / "interrupted.ckpt").is_file()
+    assert (run / "checkpoints" / "last.ckpt").is_file()
+
+    output = finish(launch([*run_args_seed2, "resume=true"], tmp_path))
+    assert "Resuming from" in output
+    assert status(run)["status"] == "completed"
+    assert_same_results(run, reference)

@@ -170,6 +170,7 @@ class CallbacksConfig:
     tensorboard_layout: Any = None
     random_states: Any = None
     progress_bar: Any = None
+    interrupted_checkpoint: Any = None
 
 
 @dataclass

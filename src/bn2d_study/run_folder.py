@@ -21,6 +21,7 @@ METRICS_CSV = Path("csv") / "metrics.csv"
 RUN_STATUS_FILE = "run_status.json"
 COMPLETED = "completed"
 FAILED = "failed"
+INTERRUPTED = "interrupted"  # stopped by SIGTERM (preemption, time-out): resume=true continues it
 
 
 def write_run_status(
@@ -29,7 +30,7 @@ def write_run_status(
     metrics: dict[str, float] | None = None,
     error: str | None = None,
 ) -> None:
-    """Record the run's outcome (`completed` or `failed`), its final metrics or its error."""
+    """Record the run's outcome (`completed`, `failed` or `interrupted`), metrics or error."""
     # JSON has no NaN: a diverged run's metrics are written as null.
     finite = {k: (v if math.isfinite(v) else None) for k, v in (metrics or {}).items()}
     record: dict[str, Any] = {"status": status, "metrics": finite, "execution": execution()}

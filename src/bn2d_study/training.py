@@ -13,12 +13,14 @@ from hydra.utils import instantiate
 from lightning import Trainer, seed_everything
 from lightning.pytorch.callbacks import ModelCheckpoint, ProgressBar
 from lightning.pytorch.loggers import WandbLogger
+from lightning.pytorch.utilities.exceptions import SIGTERMException
 from omegaconf import DictConfig, OmegaConf
 
 from bn2d_study.config_schema import validate_config
 from bn2d_study.run_folder import (
     COMPLETED,
     FAILED,
+    INTERRUPTED,
     RESOLVED_CONFIG_NAME,
     execution,
     read_run_status,
@@ -55,6 +57,12 @@ def train(cfg: DictConfig) -> dict[str, float]:
     try:
         validate_config(cfg)
         metrics = _fit_and_test(cfg, output_dir)
+    except SIGTERMException:
+        # Preemption or a time-out: Lightning stopped after the current batch and saved
+        # checkpoints/interrupted.ckpt; resume=true continues from last.ckpt (the last whole
+        # epoch), which keeps the results identical to an uninterrupted run.
+        write_run_status(output_dir, INTERRUPTED, error="SIGTERM: rerun with resume=true")
+        raise
     except Exception as error:
         write_run_status(output_dir, FAILED, error=f"{type(error).__name__}: {error}")
         raise

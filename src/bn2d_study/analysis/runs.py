@@ -15,6 +15,7 @@ from bn2d_study.callbacks.sampled_weights import CSV_FILE_NAME, read_weight_path
 from bn2d_study.run_folder import (
     COMPLETED,
     FAILED,
+    INTERRUPTED,
     METRICS_CSV,
     RESOLVED_CONFIG_NAME,
     RUN_STATUS_FILE,
@@ -137,6 +138,8 @@ def _outcome(
         return DIVERGED, f"loss is NaN or infinite from epoch {nonfinite[0]}"
     if status is not None and status.get("status") == COMPLETED:
         return COMPLETED, ""
+    if status is not None and status.get("status") == INTERRUPTED:
+        return INCOMPLETE, "interrupted by SIGTERM; rerun with resume=true to continue it"
     max_epochs = int(record.config.get("trainer.max_epochs") or 0)
     done = sum("test/acc" in metrics for metrics in record.epochs.values())
     # Runs written before run_status.json existed count as completed once all is recorded.

@@ -12,6 +12,9 @@ from pathlib import Path
 import pytest
 from conftest import finish, launch, make_dhcd_zip
 
+from bn2d_study.analysis.runs import read_epoch_metrics
+from bn2d_study.run_folder import METRICS_CSV
+
 TRAIN_PER_CLASS, TEST_PER_CLASS = 100, 10
 
 
@@ -87,6 +90,15 @@ def assert_same_results(resumed: Path, reference: Path) -> None:
         assert ours[key] == theirs[key], key
     # Every step's weights too: the partial epoch's records were replaced, not duplicated.
     assert weight_rows(resumed) == weight_rows(reference)
+    # And the per-epoch metrics in csv/metrics.csv, which the report reads (times aside).
+    ours_epochs, ours_final = read_epoch_metrics(resumed / METRICS_CSV)
+    theirs_epochs, theirs_final = read_epoch_metrics(reference / METRICS_CSV)
+    assert ours_final == theirs_final
+    assert sorted(ours_epochs) == sorted(theirs_epochs) == [0, 1, 2, 3]
+    for epoch, metrics in theirs_epochs.items():
+        for key, value in metrics.items():
+            if not key.startswith("time/"):
+                assert ours_epochs[epoch][key] == value, (epoch, key)
 
 
 @pytest.mark.slow

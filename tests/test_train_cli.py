@@ -5,16 +5,20 @@ from __future__ import annotations
 import json
 import os
 import re
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import pytest
+import torch
 import yaml
-from conftest import finish, launch, read_metrics, tiny_data_overrides
+from conftest import finish, launch, make_tiny_datamodule, read_metrics, tiny_data_overrides
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 from tensorboard.backend.event_processing.plugin_event_multiplexer import EventMultiplexer
 from tensorboard.plugins.custom_scalar import layout_pb2
 from tensorboard.plugins.hparams import plugin_data_pb2
+
+from bn2d_study.models import DigitClassifier
 
 
 def test_fast_multirun_of_bn_on_and_off(tiny_archive: Path, tmp_path: Path) -> None:
@@ -249,3 +253,46 @@ def test_wandb_is_offline_and_each_multirun_job_gets_its_own_run(
         assert record.run_group == "sweep"  # the multirun's folder name
         assert record.display_name == run.name.split("_", 1)[1]  # the run's overrides
     assert len(run_ids) == 2
+
+
+@pytest.mark.slow
+def test_ddp_multirun_gives_one_folder_per_job_and_metrics_over_all_processes(
+    tiny_archive: Path, tmp_path: Path
+) -> None:
+    sweep = tmp_path / "sweep"
+    finish(
+        launch(
+            [
+                "-m",
+                "trainer=ddp_cpu",  # 2 processes (gloo) per run
+                "debug=fast",
+                "model.use_batchnorm=false",
+                "seed=1,2",
+                f"hydra.sweep.dir={sweep}",
+                *tiny_data_overrides(tiny_archive, tmp_path / "data"),
+            ],
+            tmp_path,
+        ),
+        timeout=600,
+    )
+    runs = sorted(p for p in sweep.iterdir() if p.is_dir())
+    assert [r.name for r in runs] == [
+        "0_trainer=ddp_cpu,debug=fast,use_batchnorm=false,seed=1",
+        "1_trainer=ddp_cpu,debug=fast,use_batchnorm=false,seed=2",
+    ]
+    dm = make_tiny_datamodule(tiny_archive, tmp_path / "data")
+    dm.setup()
+    for run in runs:
+        assert [p.relative_to(run) for p in run.rglob("metrics.csv")] == [Path("csv/metrics.csv")]
+        assert not [p for p in run.iterdir() if p.name.startswith("version_")]
+        assert json.loads((run / "run_status.json").read_text())["status"] == "completed"
+        # Test accuracy logged by the two processes, each on its half of Test, is reduced to
+        # the accuracy over all of Test: recompute it here from the final weights.
+        checkpoint = torch.load(run / "checkpoints" / "last.ckpt", weights_only=True)
+        model = DigitClassifier(optimizer=partial(torch.optim.SGD, lr=0.001), use_batchnorm=False)
+        model.load_state_dict(checkpoint["state_dict"])
+        model.eval()
+        with torch.no_grad():
+            correct = sum(int((model(x).argmax(1) == y).sum()) for x, y in dm.test_dataloader())
+        logged = [float(r["test/acc"]) for r in read_metrics(run) if r.get("test/acc")][-1]
+        assert logged == pytest.approx(correct / len(dm.test_set))

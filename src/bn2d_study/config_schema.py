@@ -182,6 +182,7 @@ class TrainerConfig:
     accelerator: str = "auto"
     devices: Any = "auto"
     strategy: Any = "auto"
+    sync_batchnorm: bool = False
     num_nodes: int = 1
     precision: Any = "32-true"
     min_epochs: Optional[int] = None  # noqa: UP045

@@ -40,7 +40,9 @@ class EpochTimer(Callback):
             return
         epoch_s = self._last_batch_end - self._epoch_start
         self.total_s += epoch_s
-        pl_module.log_dict({"time/train_epoch_s": epoch_s, "time/train_total_s": self.total_s})
+        pl_module.log_dict(
+            {"time/train_epoch_s": epoch_s, "time/train_total_s": self.total_s}, sync_dist=True
+        )
 
     def on_validation_epoch_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
         """Start the evaluation clock."""
@@ -50,7 +52,7 @@ class EpochTimer(Callback):
         """Log the seconds of this epoch's evaluation (every validation dataloader)."""
         if self._eval_start is None or trainer.sanity_checking:
             return
-        pl_module.log("time/eval_epoch_s", time.perf_counter() - self._eval_start)
+        pl_module.log("time/eval_epoch_s", time.perf_counter() - self._eval_start, sync_dist=True)
 
     def state_dict(self) -> dict[str, float]:
         """Keep the cumulative time across a resume."""

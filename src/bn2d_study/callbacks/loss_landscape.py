@@ -76,6 +76,7 @@ class LossLandscapeProbe(Callback):
             on_step=False,
             on_epoch=True,
             batch_size=1,
+            sync_dist=True,
         )
 
     def measure(self, module: LightningModule, batch: Any) -> dict[str, float]:

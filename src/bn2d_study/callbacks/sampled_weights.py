@@ -157,7 +157,7 @@ class SampledWeightsLogger(Callback):
             return
         loss = float(trainer.callback_metrics["train/loss"])
         w1, w2 = self._sample()
-        pl_module.log_dict({"sampled_weights/w1": w1, "sampled_weights/w2": w2})
+        pl_module.log_dict({"sampled_weights/w1": w1, "sampled_weights/w2": w2}, sync_dist=True)
         self._append("epoch", trainer.current_epoch, trainer.global_step, w1, w2, loss)
 
     @rank_zero_only

@@ -134,6 +134,16 @@ class HindiDigitsDataModule(LightningDataModule):
             self.resident_device = self._resident_device()
         if self.resident_device is not None:
             return DeviceBatches(dataset, self.hparams.batch_size, shuffle, self.resident_device)
+        if self.trainer is not None and self.trainer.world_size > 1:
+            # Distributed: a plain per-sample DataLoader, which Lightning gives each process's
+            # shard through a DistributedSampler (reshuffled every epoch).
+            return DataLoader(
+                dataset,
+                batch_size=self.hparams.batch_size,
+                shuffle=shuffle,
+                num_workers=self.hparams.num_workers,
+                pin_memory=self.hparams.pin_memory,
+            )
         return batch_loader(
             dataset,
             self.hparams.batch_size,

@@ -1,0 +1,42 @@
+"""`ResumableCSVLogger`: Lightning's CSV logger, but a new process adds to an existing file."""
+
+from __future__ import annotations
+
+import csv
+import io
+import warnings
+from pathlib import Path
+
+from lightning.fabric.loggers.logger import rank_zero_experiment
+from lightning.pytorch.loggers import CSVLogger
+from lightning.pytorch.loggers.csv_logs import ExperimentWriter
+
+from bn2d_study.utils.atomic_write import atomic_write_text
+
+
+class ResumableCSVLogger(CSVLogger):
+    """A `CSVLogger` that keeps the columns of a `metrics.csv` written by an earlier process.
+
+    Lightning's writer deletes an existing `metrics.csv` when it is created, and only knows the
+    columns its own process logged. A resumed run, or the main process after DDP workers
+    wrote the file, would lose the earlier rows. This logger keeps the file and starts from its
+    header, so rows are appended and the header grows.
+    """
+
+    @property
+    @rank_zero_experiment
+    def experiment(self) -> ExperimentWriter:
+        """The writer, knowing the columns already in the file."""
+        if self._experiment is None:
+            self._fs.makedirs(self.root_dir, exist_ok=True)
+            path = Path(self.log_dir) / ExperimentWriter.NAME_METRICS_FILE
+            earlier = path.read_text() if path.is_file() else None
+            with warnings.catch_warnings():
+                # Its warning says the earlier rows will be deleted: not so here.
+                warnings.filterwarnings("ignore", message="Experiment logs directory")
+                writer = ExperimentWriter(log_dir=self.log_dir)  # removes metrics.csv
+            if earlier is not None:
+                atomic_write_text(path, earlier)
+                writer.metrics_keys = sorted(next(csv.reader(io.StringIO(earlier)), []))
+            self._experiment = writer
+        return self._experiment

@@ -56,6 +56,14 @@ def _mean_std(summary: SampleSummary, digits: int = 4) -> str:
     return f"{summary.mean:.{digits}f} ± {summary.std:.{digits}f}"
 
 
+def _measure_cell(summary: SampleSummary | None, runs: int) -> str:
+    """Mean ± std, with the count when fewer runs had a value (e.g. a weight that never moved)."""
+    if summary is None:
+        return ""
+    cell = _mean_std(summary, 3)
+    return cell if summary.n == runs else f"{cell} (n={summary.n})"
+
+
 def markdown_table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
     """A GitHub-flavoured markdown table."""
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
@@ -137,7 +145,7 @@ def render_markdown(report: StudyReport, folder: Path, published: bool) -> str:
                 s.epochs_to_threshold or "never",
                 _mean_std(s.train_loss_at_convergence_epoch),
             ]
-            + [_mean_std(measures[n], 3) if n in measures else "" for n in measure_names]
+            + [_measure_cell(measures.get(n), s.final_acc.n) for n in measure_names]
         )
     parts += ["", "## Settings", "", markdown_table(header, rows), ""]
 

@@ -69,7 +69,7 @@ def test_paper_experiment_is_the_protocol(compose_train_config: Compose) -> None
     assert cfg.seed == 5842 and cfg.model.use_batchnorm is False
     assert cfg.data.batch_size == 32 and cfg.data.val_fraction == 0 and not cfg.data.normalize
     assert cfg.model.optimizer.lr == 0.001 and cfg.model.optimizer.momentum == 0
-    assert cfg.trainer.max_epochs == 30 and cfg.trainer.deterministic is True
+    assert cfg.trainer.max_epochs == 30 and cfg.cudnn_deterministic is True
     assert cfg.trainer.num_sanity_val_steps == 0
 
 

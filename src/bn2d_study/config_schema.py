@@ -229,6 +229,7 @@ class TrainConfig:
     test: bool = True
     ckpt_path: Optional[str] = None  # noqa: UP045
     resume: bool = False
+    cudnn_deterministic: bool = False
     print_config: bool = True
     torch_threads: Optional[int] = None  # noqa: UP045
     data: DataConfig = field(default_factory=DataConfig)

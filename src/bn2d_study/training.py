@@ -77,6 +77,9 @@ def _fit_and_test(cfg: DictConfig, output_dir: Path) -> dict[str, float]:
 
     if cfg.torch_threads is not None:
         torch.set_num_threads(cfg.torch_threads)
+    if cfg.cudnn_deterministic:
+        torch.backends.cudnn.deterministic = True
+        torch.backends.cudnn.benchmark = False
     log.info(
         "Run in process %d with %d torch threads, into %s; execution: %s",
         os.getpid(),

@@ -129,15 +129,16 @@ def test_killed_multirun_resumes_to_the_results_of_an_uninterrupted_run(
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("stop_signal", [signal.SIGTERM, signal.SIGUSR1])
 def test_sigterm_stops_with_a_checkpoint_and_resume_continues_exactly(
-    uninterrupted: tuple[list[str], Path], tmp_path: Path
+    uninterrupted: tuple[list[str], Path], tmp_path: Path, stop_signal: signal.Signals
 ) -> None:
     args, reference = uninterrupted
     run = tmp_path / "run"
     run_args_seed2 = [*args, "seed=2", f"hydra.run.dir={run}"]
     process = launch(run_args_seed2, tmp_path)
     wait_for_epoch_2(process, lambda: [run] if run.is_dir() else [])
-    process.send_signal(signal.SIGTERM)  # what SLURM sends before preemption or the time limit
+    process.send_signal(stop_signal)  # what schedulers send before preemption or the time limit
     output, _ = process.communicate(timeout=120)
     assert process.returncode != 0
     assert status(run)["status"] == "interrupted", output[-3000:]

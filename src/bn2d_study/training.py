@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 import warnings
 from pathlib import Path
 from typing import Any
@@ -102,6 +103,11 @@ def _fit_and_test(cfg: DictConfig, output_dir: Path) -> dict[str, float]:
         logger=_instantiate_all(cfg.logger) or False,
     )
 
+    previous_sigusr1 = signal.getsignal(signal.SIGUSR1)
+    if previous_sigusr1 == signal.SIG_DFL:
+        # Outside SLURM nothing handles SIGUSR1 (a scheduler's "time is nearly up"), and it
+        # would kill the run outright: treat it as SIGTERM, which stops the run cleanly.
+        signal.signal(signal.SIGUSR1, lambda *_: os.kill(os.getpid(), signal.SIGTERM))
     try:
         if cfg.train:
             trainer.fit(model, datamodule=datamodule, ckpt_path=_resume_checkpoint(cfg, trainer))
@@ -115,6 +121,7 @@ def _fit_and_test(cfg: DictConfig, output_dir: Path) -> dict[str, float]:
             metrics.update({k: float(v) for k, v in trainer.callback_metrics.items()})
         log_run_hparams(trainer, cfg, metrics)
     finally:
+        signal.signal(signal.SIGUSR1, previous_sigusr1)
         _finish_wandb(trainer)
     return metrics
 

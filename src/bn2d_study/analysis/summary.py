@@ -57,9 +57,15 @@ def setting_keys(runs: Sequence[RunRecord]) -> list[str]:
         for key in run.config:
             if key in keys or key.startswith(IGNORED_KEY_PREFIXES):
                 continue
+            if any(_names_its_run_folder(r, key) for r in deciding):
+                continue  # an output location, e.g. a callback's dirpath
             if len({repr(r.config.get(key)) for r in deciding}) > 1:
                 keys.append(key)
     return keys
+
+
+def _names_its_run_folder(run: RunRecord, key: str) -> bool:
+    return run.path.name in str(run.config.get(key, ""))
 
 
 def _short_names(keys: Sequence[str]) -> dict[str, str]:

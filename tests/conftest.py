@@ -106,13 +106,18 @@ def read_metrics(run_dir: Path) -> list[dict[str, str]]:
         return list(csv.DictReader(handle))
 
 
-def tiny_data_overrides(archive: Path, data_dir: Path) -> list[str]:
-    """Overrides that point the data module at a tiny archive and its own cache folder."""
+def tiny_data_overrides(
+    archive: Path,
+    data_dir: Path,
+    train_per_class: int = TINY_TRAIN_PER_CLASS,
+    test_per_class: int = TINY_TEST_PER_CLASS,
+) -> list[str]:
+    """Overrides that point the data module at a small archive and its own cache folder."""
     return [
         f"data.archive={archive}",
         f"data.data_dir={data_dir}",
-        f"data.train_per_class={TINY_TRAIN_PER_CLASS}",
-        f"data.test_per_class={TINY_TEST_PER_CLASS}",
+        f"data.train_per_class={train_per_class}",
+        f"data.test_per_class={test_per_class}",
     ]
 
 

@@ -10,7 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from conftest import finish, launch, make_dhcd_zip
+from conftest import finish, launch, make_dhcd_zip, tiny_data_overrides
 
 from bn2d_study.analysis.runs import read_epoch_metrics
 from bn2d_study.run_folder import METRICS_CSV
@@ -21,10 +21,7 @@ TRAIN_PER_CLASS, TEST_PER_CLASS = 100, 10
 def run_args(archive: Path, data_dir: Path) -> list[str]:
     """Four epochs of 250 small batches: long enough to be killed in the middle of one."""
     return [
-        f"data.archive={archive}",
-        f"data.data_dir={data_dir}",
-        f"data.train_per_class={TRAIN_PER_CLASS}",
-        f"data.test_per_class={TEST_PER_CLASS}",
+        *tiny_data_overrides(archive, data_dir, TRAIN_PER_CLASS, TEST_PER_CLASS),
         "data.batch_size=4",
         "trainer.max_epochs=4",
         "trainer.deterministic=true",

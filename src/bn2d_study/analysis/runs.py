@@ -107,14 +107,18 @@ def read_run(run_dir: Path) -> RunRecord:
     """Read one run folder; never raises for a broken or half-written run (see `status`)."""
     run_dir = Path(run_dir)
     status = read_run_status(run_dir)
-    if status is not None and status.get("status") == FAILED:
-        config_path = run_dir / RESOLVED_CONFIG_NAME
-        config = flatten(yaml.safe_load(config_path.read_text())) if config_path.is_file() else {}
-        return RunRecord(run_dir, config, FAILED, str(status.get("error", "failed")))
+    config_path = run_dir / RESOLVED_CONFIG_NAME
     try:
-        config = flatten(yaml.safe_load((run_dir / RESOLVED_CONFIG_NAME).read_text()) or {})
+        # A run that failed before writing its config has none.
+        config = (
+            flatten(yaml.safe_load(config_path.read_text()) or {}) if config_path.is_file() else {}
+        )
     except (OSError, yaml.YAMLError) as error:
         return RunRecord(run_dir, {}, FAILED, f"unreadable {RESOLVED_CONFIG_NAME}: {error}")
+    if status is not None and status.get("status") == FAILED:
+        return RunRecord(run_dir, config, FAILED, str(status.get("error", "failed")))
+    if not config_path.is_file():
+        return RunRecord(run_dir, {}, FAILED, f"no {RESOLVED_CONFIG_NAME}")
     try:
         epochs, final = read_epoch_metrics(run_dir / METRICS_CSV)
         path_epoch = _weight_array(run_dir / CSV_FILE_NAME, "epoch")

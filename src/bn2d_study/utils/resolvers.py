@@ -25,6 +25,11 @@ _NOT_IN_RUN_NAME = re.compile(
 _MAX_NAME_LENGTH = 120
 
 
+def describes_the_run(key: str) -> bool:
+    """Whether an overridden key changes what the run computes (not where, how or how shown)."""
+    return not _NOT_IN_RUN_NAME.match(key)
+
+
 def run_name(overrides: Sequence[str]) -> str:
     """Name a run by its overrides, e.g. `use_batchnorm=false,batch_size=16,seed=1`.
 
@@ -33,7 +38,7 @@ def run_name(overrides: Sequence[str]) -> str:
     parts = []
     for override in overrides:
         key, _, value = str(override).lstrip("+~").partition("=")
-        if _NOT_IN_RUN_NAME.match(key):
+        if not describes_the_run(key):
             continue
         # Sweeps hand Hydra's parsed values back as Python literals; show what users type.
         value = {"True": "true", "False": "false", "None": "null"}.get(value, value)

@@ -9,18 +9,10 @@ from lightning import Trainer
 from lightning.pytorch.loggers import TensorBoardLogger
 from omegaconf import DictConfig, OmegaConf
 
+from bn2d_study.utils.resolvers import describes_the_run
+
 # Always compared, swept or not.
 STUDY_KEYS = ("model.use_batchnorm", "data.batch_size", "seed", "model.optimizer.lr")
-# Overrides that say where things are, not what was run.
-_NOT_HPARAMS = (
-    "hydra",
-    "paths.",
-    "data.archive",
-    "data.data_dir",
-    "print_config",
-    "resume",
-    "torch_threads",
-)
 
 # Final and best metrics shown next to the hyperparameters: hparams key -> metric name.
 OUTCOME_METRICS = {
@@ -45,7 +37,7 @@ def swept_overrides() -> dict[str, str]:
     pairs = {}
     for override in HydraConfig.get().overrides.task:
         key, _, value = override.lstrip("+~").partition("=")
-        if not key.startswith(_NOT_HPARAMS):
+        if describes_the_run(key):  # the keys that also name the run's folder
             pairs[key] = value
     return pairs
 

@@ -10,6 +10,7 @@ import torch
 from conftest import make_tiny_datamodule, read_metrics
 from lightning import Trainer, seed_everything
 from lightning.pytorch.loggers import CSVLogger
+from torch.utils.data import DataLoader
 
 from bn2d_study.data import HindiDigitsDataModule
 from bn2d_study.data.device_batches import DeviceBatches
@@ -54,10 +55,17 @@ def test_fast_path_gives_the_same_batches_and_random_stream(
     assert torch.equal(normal_rng, fast_rng)  # the global stream moved on identically
 
 
-def test_auto_uses_the_fast_path_only_on_cuda(tiny_archive: Path, tmp_path: Path) -> None:
-    dm = make_tiny_datamodule(tiny_archive, tmp_path / "data")
-    dm.setup()
-    assert not isinstance(dm.train_dataloader(), DeviceBatches)  # CPU, no trainer: DataLoader
+def test_auto_is_resident_in_one_process_unless_workers_are_asked_for(
+    tiny_archive: Path, tmp_path: Path
+) -> None:
+    resident = make_tiny_datamodule(tiny_archive, tmp_path / "data")
+    resident.setup()
+    train_batches = resident.train_dataloader()
+    assert isinstance(train_batches, DeviceBatches)
+    assert train_batches.images.device == torch.device("cpu")  # no trainer: the CPU
+    with_workers = make_tiny_datamodule(tiny_archive, tmp_path / "data", num_workers=1)
+    with_workers.setup()
+    assert isinstance(with_workers.train_dataloader(), DataLoader)
 
 
 def fit(archive: Path, tmp_path: Path, resident: bool) -> tuple[dict, list[dict[str, str]]]:

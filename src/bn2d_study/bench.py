@@ -8,9 +8,12 @@ For BN off and on, same data, same model, batch 32, in one process:
 - (c) this project's path: `train.py`'s config, Trainer, data module, module, default
   callbacks and loggers (`bn2d_study.training.train`).
 
-Each variant trains `--warmup` + `--epochs` epochs; the table gives the median of the measured
-epochs (training images per second, seconds per training pass and per Test evaluation) and the
-peak memory, then the ratios c/b and c/a of training throughput.
+The variants run in `--rounds` rounds, in the order a, b, c and then c, b, a (and so on), so
+that a slow drift of the machine's speed, which on a shared 2-core machine is as large as the
+differences measured, falls on every variant alike. Each round trains `--warmup` + `--epochs`
+epochs; the table gives the median over all rounds' measured epochs (training images per
+second, seconds per training pass and per Test evaluation) and the peak memory, then the
+ratios c/b and c/a of training throughput.
 """
 
 from __future__ import annotations
@@ -239,8 +242,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="local copy of the DHCD archive (default: $DHCD_ARCHIVE, else the cache/download)",
     )
     parser.add_argument("--data-dir", type=Path, default=Path("data"), help="the data cache folder")
-    parser.add_argument("--epochs", type=int, default=3, help="measured epochs per variant")
+    parser.add_argument("--epochs", type=int, default=2, help="measured epochs per round")
     parser.add_argument("--warmup", type=int, default=1, help="unmeasured epochs before them")
+    parser.add_argument(
+        "--rounds", type=int, default=2, help="rounds of all variants, alternating their order"
+    )
     parser.add_argument("--variants", default="abc", help="which of a, b, c to run")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--train-per-class", type=int, default=TRAIN_IMAGES_PER_CLASS)
@@ -249,8 +255,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--output", type=Path, default=Path("logs/bench/bench.md"), help="markdown table file"
     )
     args = parser.parse_args(argv)
-    if args.epochs < 1 or args.warmup < 0 or not set(args.variants) <= set(VARIANTS):
-        parser.error("--epochs must be >= 1, --warmup >= 0, --variants letters from 'abc'")
+    if (
+        args.epochs < 1
+        or args.warmup < 0
+        or args.rounds < 1
+        or not set(args.variants) <= set(VARIANTS)
+    ):
+        parser.error(
+            "--epochs and --rounds must be >= 1, --warmup >= 0, --variants letters from 'abc'"
+        )
     device = torch.device(args.device)
     archive = Path(args.archive).expanduser().absolute() if args.archive else None
     data_dir = args.data_dir.expanduser().absolute()
@@ -268,28 +281,32 @@ def main(argv: Sequence[str] | None = None) -> int:
         if "a" in args.variants:
             _write_image_folders(splits, scratch_dir / "images")
         for use_bn in (False, True):
-            for variant in args.variants:
-                with PeakMemory(device) as memory:
-                    if variant == "a":
-                        timings = bench_study_loop(
-                            scratch_dir / "images", use_bn, total_epochs, device
-                        )
-                    elif variant == "b":
-                        timings = bench_in_memory_loop(splits, use_bn, total_epochs, device)
-                    else:
-                        run_dir = scratch_dir / f"run-bn-{use_bn}"
-                        timings = bench_project(
-                            data_overrides, train_images, use_bn, total_epochs, device, run_dir
-                        )
+            measured: dict[str, tuple[list[float], list[float], list[float]]] = {
+                v: ([], [], []) for v in args.variants
+            }
+            for round_index in range(args.rounds):
+                order = args.variants if round_index % 2 == 0 else args.variants[::-1]
+                for variant in order:
+                    with PeakMemory(device) as memory:
+                        if variant == "a":
+                            timings = bench_study_loop(
+                                scratch_dir / "images", use_bn, total_epochs, device
+                            )
+                        elif variant == "b":
+                            timings = bench_in_memory_loop(splits, use_bn, total_epochs, device)
+                        else:
+                            run_dir = scratch_dir / f"run-bn-{use_bn}-round-{round_index}"
+                            timings = bench_project(
+                                data_overrides, train_images, use_bn, total_epochs, device, run_dir
+                            )
+                    epoch_s, eval_s, peaks = measured[variant]
+                    epoch_s += timings.epoch_s[args.warmup :]
+                    eval_s += timings.eval_s[args.warmup :]
+                    peaks.append(memory.peak_mib)
+            for variant in sorted(args.variants):
+                epoch_s, eval_s, peaks = measured[variant]
                 results.append(
-                    BenchResult(
-                        variant,
-                        use_bn,
-                        timings.train_images,
-                        timings.epoch_s[args.warmup :],
-                        timings.eval_s[args.warmup :],
-                        memory.peak_mib,
-                    )
+                    BenchResult(variant, use_bn, train_images, epoch_s, eval_s, max(peaks))
                 )
     device_name = (
         torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor()
@@ -298,7 +315,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"Benchmark on {device.type} ({device_name or platform.machine()}, "
         f"{torch.get_num_threads()} torch threads, {os.cpu_count()} cores), torch "
         f"{torch.__version__}: batch {BATCH_SIZE}, {train_images} train images, median of "
-        f"{args.epochs} epochs after {args.warmup} warm-up; "
+        f"{args.rounds} rounds x {args.epochs} epochs, each round after {args.warmup} warm-up; "
         f"`python -m bn2d_study.bench {' '.join(argv if argv is not None else sys.argv[1:])}`"
     )
     text = results_markdown(results, header)

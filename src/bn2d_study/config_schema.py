@@ -199,6 +199,7 @@ class TrainerConfig:
     accumulate_grad_batches: int = 1
     enable_progress_bar: bool = True
     enable_model_summary: bool = True
+    profiler: Any = None
 
     def __post_init__(self) -> None:
         _require(self.max_epochs >= 1, "trainer.max_epochs", self.max_epochs, "it must be >= 1")

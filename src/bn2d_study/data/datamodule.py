@@ -34,8 +34,9 @@ class HindiDigitsDataModule(LightningDataModule):
         normalize: standardize with the train split's pixel mean and std.
         train_per_class, test_per_class: image counts the archive must hold per digit.
         device_resident: hold the data on the training device and draw batches there by index
-            (`DeviceBatches`): "auto" does so on a single CUDA device, true always (CPU too),
-            false never. Batches are the same either way.
+            (`DeviceBatches`): "auto" does so in a single process with no DataLoader workers
+            (on CPU it saves the per-batch DataLoader work; on a GPU also the host-to-device
+            copies), true always, false never. Batches are the same either way.
     """
 
     def __init__(
@@ -117,7 +118,10 @@ class HindiDigitsDataModule(LightningDataModule):
         device = trainer.strategy.root_device if trainer is not None else torch.device("cpu")
         single_process = trainer is None or trainer.world_size == 1
         if setting == "auto":
-            return device if device.type == "cuda" and single_process else None
+            # DataLoader workers would have nothing to do on resident data: asking for them
+            # (data.num_workers > 0) keeps the DataLoader path.
+            wants_workers = self.hparams.num_workers > 0
+            return device if single_process and not wants_workers else None
         if not setting:
             return None
         if not single_process:

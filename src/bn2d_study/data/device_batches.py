@@ -37,6 +37,7 @@ class DeviceBatches:
     def __init__(
         self, dataset: InMemoryDigits, batch_size: int, shuffle: bool, device: torch.device
     ) -> None:
+        self.dataset = dataset  # the source, as `DataLoader.dataset`
         images, labels = dataset[list(range(len(dataset)))]
         self.images = images.to(device)
         self.labels = labels.to(device)

@@ -8,6 +8,7 @@ from typing import Any
 import torch
 from lightning import LightningModule
 from torch import Tensor, nn
+
 from bn2d_study.models.cnn import build_cnn
 from bn2d_study.models.metrics import SplitMetrics
 
@@ -70,9 +71,7 @@ class DigitClassifier(LightningModule):
             self.net.compile(mode=compile_mode)
         self.criterion = nn.CrossEntropyLoss()
         # Keyed `<group>_metrics`: a bare "train" would clash with nn.Module.train.
-        self.split_metrics = nn.ModuleDict(
-            {f"{g}_metrics": SplitMetrics() for g in METRIC_GROUPS}
-        )
+        self.split_metrics = nn.ModuleDict({f"{g}_metrics": SplitMetrics() for g in METRIC_GROUPS})
         self.val_loader_groups: list[tuple[str, ...]] = [("val",), ("test",)]
 
     def __setattr__(self, name: str, value: Any) -> None:

@@ -29,6 +29,8 @@ def test_bench_runs_all_variants_and_writes_its_table(
             "2",
             "--warmup",
             "1",
+            "--rounds",
+            "2",
             "--output",
             str(output),
         ]
@@ -36,6 +38,7 @@ def test_bench_runs_all_variants_and_writes_its_table(
     assert code == 0
     table = output.read_text()
     assert table in capsys.readouterr().out
+    assert "median of 2 rounds x 2 epochs, each round after 1 warm-up" in table
     rows = [line for line in table.splitlines() if line.startswith("| (")]
     assert len(rows) == 6  # (a), (b), (c) for BN off and on
     for row in rows:

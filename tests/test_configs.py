@@ -8,6 +8,7 @@ import pytest
 from hydra.errors import ConfigCompositionException
 from hydra.utils import instantiate
 from lightning import Trainer
+from lightning.pytorch.profilers import SimpleProfiler
 from omegaconf import OmegaConf
 
 from bn2d_study.config_schema import validate_config
@@ -16,6 +17,7 @@ from bn2d_study.errors import ConfigError
 from bn2d_study.models import DigitClassifier
 from bn2d_study.utils.compose import CONFIG_DIR
 from bn2d_study.utils.compose import TrainConfigComposer as Compose
+from bn2d_study.utils.null_profiler import NullProfiler
 from bn2d_study.utils.resolvers import run_name, unique_id
 
 
@@ -62,6 +64,18 @@ def test_defaults_are_the_study_model_with_tensorboard_and_csv(
     assert set(cfg.logger) == {"tensorboard", "csv"}
     assert cfg.callbacks.sampled_weights.indices == [[3, 4, 1, 0], [3, 8, 1, 0]]
     assert cfg.callbacks.model_checkpoint.monitor == "val/acc"
+
+
+def test_profiler_is_the_null_one_unless_a_lightning_profiler_is_named(
+    compose_train_config: Compose, tmp_path: Path
+) -> None:
+    cfg = compose_train_config(["trainer=cpu"], output_dir=tmp_path)
+    trainer = instantiate(cfg.trainer, callbacks=[], logger=False)
+    assert isinstance(trainer.profiler, NullProfiler)
+    with trainer.profiler.profile("step"):
+        pass
+    cfg = compose_train_config(["trainer=cpu", "trainer.profiler=simple"], output_dir=tmp_path)
+    assert isinstance(instantiate(cfg.trainer, logger=False).profiler, SimpleProfiler)
 
 
 def test_paper_experiment_is_the_protocol(compose_train_config: Compose) -> None:

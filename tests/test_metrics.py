@@ -1,0 +1,62 @@
+"""The lean epoch metrics against torchmetrics' own `MeanMetric` and `MulticlassAccuracy`."""
+
+from __future__ import annotations
+
+import torch
+from torchmetrics import MeanMetric
+from torchmetrics.classification import MulticlassAccuracy
+
+from bn2d_study.models.metrics import Accuracy, BatchMean, SplitMetrics
+
+
+def random_batches(count: int, seed: int) -> list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
+    """(loss, logits, targets) batches of uneven sizes, like an epoch with a short last batch."""
+    generator = torch.Generator().manual_seed(seed)
+    batches = []
+    for index in range(count):
+        size = 7 if index == count - 1 else 32
+        logits = torch.randn(size, 10, generator=generator)
+        targets = torch.randint(0, 10, (size,), generator=generator)
+        loss = torch.nn.functional.cross_entropy(logits, targets)
+        batches.append((loss, logits, targets))
+    return batches
+
+
+def test_values_equal_torchmetrics_over_epochs_with_resets() -> None:
+    ours, mean, accuracy = SplitMetrics(), MeanMetric(), MulticlassAccuracy(10, average="micro")
+    for epoch in range(2):
+        for loss, logits, targets in random_batches(20, seed=epoch):
+            ours.update(loss, logits, targets)
+            mean.update(loss)
+            accuracy.update(logits, targets)
+        assert torch.equal(ours.loss.compute(), mean.compute())
+        assert torch.equal(ours.acc.compute(), accuracy.compute())
+        assert 0.0 < float(ours.acc.compute()) < 1.0
+        for metric in (ours.loss, ours.acc, mean, accuracy):
+            metric.reset()
+    assert int(ours.acc.seen) == 0 and int(ours.loss.batches) == 0
+
+
+def test_loss_is_the_plain_mean_of_batches_not_of_samples() -> None:
+    metric = BatchMean()
+    metric.update(torch.tensor(1.0))  # a batch of 32
+    metric.update(torch.tensor(4.0))  # a short last batch
+    assert float(metric.compute()) == 2.5
+
+
+def test_states_merge_as_distributed_sums() -> None:
+    """What a DDP sync does: each process's sums added, then computed once."""
+    batches = random_batches(10, seed=3)
+    whole, first, second = Accuracy(), Accuracy(), Accuracy()
+    for index, (_, logits, targets) in enumerate(batches):
+        whole.update(logits, targets)
+        (first if index % 2 else second).update(logits, targets)
+    first.merge_state(second)
+    assert torch.equal(first.compute(), whole.compute())
+
+
+def test_update_does_not_keep_the_graph() -> None:
+    logits = torch.randn(4, 10, requires_grad=True)
+    metric = BatchMean()
+    metric.update(logits.sum())
+    assert not metric.total.requires_grad

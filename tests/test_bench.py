@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from conftest import TINY_TEST_PER_CLASS, TINY_TRAIN_PER_CLASS
 
-from bn2d_study.bench import main
+from bn2d_study.bench import BenchResult, main, throughput_ratio
 
 
 def test_bench_runs_all_variants_and_writes_its_table(
@@ -49,3 +49,15 @@ def test_bench_runs_all_variants_and_writes_its_table(
         assert images_per_s == pytest.approx(10 * TINY_TRAIN_PER_CLASS / epoch_s, rel=0.05, abs=1)
     ratios = re.findall(r"BN (on|off): c/(a|b) = ([0-9.]+)", table)
     assert len(ratios) == 4 and all(float(value) > 0 for *_, value in ratios)
+
+
+def test_ratio_is_the_median_of_the_rounds_ratios() -> None:
+    """A round spoiled by a slow spell (the second) does not decide the ratio."""
+    eval_s = [[0.1], [0.1], [0.1]]
+    ours = BenchResult("c", False, 100, [[1.0, 1.0], [2.0, 2.2], [1.0, 1.1]], eval_s, 0)
+    plain = BenchResult("b", False, 100, [[0.9, 0.9], [0.9, 0.9], [0.9, 0.9]], eval_s, 0)
+    ratio, by_round = throughput_ratio(ours, plain)
+    assert by_round == pytest.approx([0.9, 0.9 / 2.1, 0.9 / 1.05])
+    assert ratio == pytest.approx(0.9 / 1.05)
+    assert ours.epoch_s == [1.0, 1.0, 2.0, 2.2, 1.0, 1.1]
+    assert ours.images_per_s == pytest.approx(100 / 1.05)

@@ -9,11 +9,12 @@ For BN off and on, same data, same model, batch 32, in one process:
   callbacks and loggers (`bn2d_study.training.train`).
 
 The variants run in `--rounds` rounds, in the order a, b, c and then c, b, a (and so on), so
-that a slow drift of the machine's speed, which on a shared 2-core machine is as large as the
+that a drift of the machine's speed, which on a shared 2-core machine is as large as the
 differences measured, falls on every variant alike. Each round trains `--warmup` + `--epochs`
 epochs; the table gives the median over all rounds' measured epochs (training images per
-second, seconds per training pass and per Test evaluation) and the peak memory, then the
-ratios c/b and c/a of training throughput.
+second, seconds per training pass and per Test evaluation) and the peak memory. The ratios
+c/b and c/a of training throughput are the median of the rounds' ratios, so that one round
+spoiled by a slow spell does not decide them.
 """
 
 from __future__ import annotations
@@ -77,14 +78,37 @@ class BenchResult:
     variant: str
     use_batchnorm: bool
     train_images: int
-    epoch_s: list[float]  # training pass of each measured epoch
-    eval_s: list[float]  # Test evaluation of each measured epoch
+    round_epoch_s: list[list[float]]  # training pass of each measured epoch, by round
+    round_eval_s: list[list[float]]  # Test evaluation of each measured epoch, by round
     peak_mib: float
+
+    @property
+    def epoch_s(self) -> list[float]:
+        """Every measured epoch's training seconds."""
+        return [s for round_s in self.round_epoch_s for s in round_s]
+
+    @property
+    def eval_s(self) -> list[float]:
+        """Every measured epoch's Test evaluation seconds."""
+        return [s for round_s in self.round_eval_s for s in round_s]
 
     @property
     def images_per_s(self) -> float:
         """Training throughput at the median epoch."""
         return self.train_images / statistics.median(self.epoch_s)
+
+
+def throughput_ratio(top: BenchResult, bottom: BenchResult) -> tuple[float, list[float]]:
+    """Training throughput of `top` over `bottom`: the median of the rounds' ratios, and those.
+
+    Each round's ratio compares epochs run minutes apart, so a spell of a slower machine
+    (another tenant, a clock change) that spoils one round leaves the median alone.
+    """
+    ratios = [
+        statistics.median(bottom_s) / statistics.median(top_s)
+        for top_s, bottom_s in zip(top.round_epoch_s, bottom.round_epoch_s, strict=True)
+    ]
+    return statistics.median(ratios), ratios
 
 
 def _write_image_folders(splits: DigitSplits, root: Path) -> None:
@@ -222,10 +246,11 @@ def results_markdown(results: Sequence[BenchResult], header: str) -> str:
     for use_bn in (False, True):
         for top, bottom in (("c", "b"), ("c", "a")):
             if (top, use_bn) in by_key and (bottom, use_bn) in by_key:
-                ratio = by_key[top, use_bn].images_per_s / by_key[bottom, use_bn].images_per_s
+                ratio, by_round = throughput_ratio(by_key[top, use_bn], by_key[bottom, use_bn])
                 lines.append(
                     f"- BN {'on' if use_bn else 'off'}: {top}/{bottom} = {ratio:.2f} "
-                    f"(training throughput)"
+                    f"(training throughput; median of the rounds' "
+                    f"{', '.join(f'{r:.2f}' for r in by_round)})"
                 )
     return "\n".join(lines) + "\n"
 
@@ -245,7 +270,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--epochs", type=int, default=2, help="measured epochs per round")
     parser.add_argument("--warmup", type=int, default=1, help="unmeasured epochs before them")
     parser.add_argument(
-        "--rounds", type=int, default=2, help="rounds of all variants, alternating their order"
+        "--rounds", type=int, default=3, help="rounds of all variants, alternating their order"
     )
     parser.add_argument("--variants", default="abc", help="which of a, b, c to run")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
@@ -281,7 +306,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if "a" in args.variants:
             _write_image_folders(splits, scratch_dir / "images")
         for use_bn in (False, True):
-            measured: dict[str, tuple[list[float], list[float], list[float]]] = {
+            measured: dict[str, tuple[list[list[float]], list[list[float]], list[float]]] = {
                 v: ([], [], []) for v in args.variants
             }
             for round_index in range(args.rounds):
@@ -300,8 +325,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                                 data_overrides, train_images, use_bn, total_epochs, device, run_dir
                             )
                     epoch_s, eval_s, peaks = measured[variant]
-                    epoch_s += timings.epoch_s[args.warmup :]
-                    eval_s += timings.eval_s[args.warmup :]
+                    epoch_s.append(timings.epoch_s[args.warmup :])
+                    eval_s.append(timings.eval_s[args.warmup :])
                     peaks.append(memory.peak_mib)
             for variant in sorted(args.variants):
                 epoch_s, eval_s, peaks = measured[variant]

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import json
+import os
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
-from conftest import TINY_TEST_PER_CLASS, TINY_TRAIN_PER_CLASS
+from conftest import PROJECT_ROOT, TINY_TEST_PER_CLASS, TINY_TRAIN_PER_CLASS
 
 from bn2d_study.bench import BenchResult, main, throughput_ratio
 
@@ -61,3 +65,41 @@ def test_ratio_is_the_median_of_the_rounds_ratios() -> None:
     assert ratio == pytest.approx(0.9 / 1.05)
     assert ours.epoch_s == [1.0, 1.0, 2.0, 2.2, 1.0, 1.1]
     assert ours.images_per_s == pytest.approx(100 / 1.05)
+
+
+@pytest.mark.slow
+def test_gpu_check_script_runs_end_to_end_in_its_cpu_smoke_form(
+    tiny_archive: Path, tmp_path: Path
+) -> None:
+    """`scripts/gpu-check.sh`: device info, bench, one timed run, the timed 20-run sweep, report."""
+    out = tmp_path / "gpu-check"
+    per_class = ["--train-per-class", str(TINY_TRAIN_PER_CLASS)]
+    per_class += ["--test-per-class", str(TINY_TEST_PER_CLASS)]
+    env = {
+        **os.environ,
+        "DHCD_ARCHIVE": str(tiny_archive),
+        "DEVICE": "cpu",
+        "PYTHON": sys.executable,
+        "EXTRA": f"debug=fast data.train_per_class={TINY_TRAIN_PER_CLASS} "
+        f"data.test_per_class={TINY_TEST_PER_CLASS}",
+        "BENCH_ARGS": " ".join(["--variants bc --epochs 1 --warmup 0 --rounds 1", *per_class]),
+    }
+    result = subprocess.run(
+        ["bash", "scripts/gpu-check.sh", str(out), "2"],
+        cwd=PROJECT_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert result.returncode == 0, (result.stdout + result.stderr)[-4000:]
+    assert "torch" in (out / "device.txt").read_text()
+    assert re.search(r"BN on: c/b = [0-9.]+", (out / "bench.md").read_text())
+    timings = (out / "timings.txt").read_text()
+    assert re.search(r"one study run \(experiment=paper, BN on\): [0-9.]+ s wall", timings)
+    assert re.search(r"20 runs \(10 seeds x BN on/off, 2 at a time\): [0-9.]+ s wall", timings)
+    runs = sorted(p for p in (out / "sweep").iterdir() if p.is_dir())
+    assert len(runs) == 20
+    for run in [out / "single", *runs]:
+        assert json.loads((run / "run_status.json").read_text())["status"] == "completed"
+    assert (out / "sweep" / "summary.md").is_file()

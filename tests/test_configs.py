@@ -140,9 +140,11 @@ def test_run_names_come_from_overrides() -> None:
     assert run_name(["experiment=paper", "data.archive=/x/y.zip", "paths.log_dir=/tmp"]) == (
         "experiment=paper"
     )
-    assert run_name(["+trainer.profiler=simple", "model.optimizer._target_=torch.optim.Adam"]) == (
-        "profiler=simple,_target_=torch.optim.Adam"
-    )
+    assert run_name(
+        ["+trainer.gradient_clip_algorithm=value", "model.optimizer._target_=torch.optim.Adam"]
+    ) == ("gradient_clip_algorithm=value,_target_=torch.optim.Adam")
+    # How a run is executed is not what it computes.
+    assert run_name(["trainer.profiler=simple", "torch_threads=1", "seed=2"]) == "seed=2"
     assert run_name([]) == "defaults"
     many = [f"model.optimizer.option_number_{i}={i}" for i in range(20)]
     shortened = run_name(many)

@@ -26,6 +26,7 @@ IGNORED_KEY_PREFIXES = (
     "torch_threads",
     "resume",
     "data.device_resident",
+    "trainer.profiler",
     "paths.",
     "logger.",
     "print_config",

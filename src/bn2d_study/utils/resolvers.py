@@ -18,7 +18,7 @@ from omegaconf import OmegaConf
 _DATA_SOURCE_KEYS = "archive|data_dir|url|num_workers|pin_memory|train_per_class|test_per_class"
 _DISPLAY_KEYS = "print_config|trainer\\.enable_progress_bar|trainer\\.enable_model_summary"
 # How the run is executed, not what it computes; `resume` must not rename the folder it resumes.
-_EXECUTION_KEYS = "resume|torch_threads"
+_EXECUTION_KEYS = "resume|torch_threads|trainer\\.profiler"
 _NOT_IN_RUN_NAME = re.compile(
     rf"^(data\.({_DATA_SOURCE_KEYS})|{_DISPLAY_KEYS}|{_EXECUTION_KEYS}|paths\..*|hydra\..*)$"
 )

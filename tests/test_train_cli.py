@@ -21,6 +21,16 @@ from tensorboard.plugins.hparams import plugin_data_pb2
 from bn2d_study.models import DigitClassifier
 
 
+def sweep_on_tiny_data(
+    overrides: list[str], archive: Path, tmp_path: Path, timeout: float = 300
+) -> tuple[Path, str]:
+    """Run `train.py -m OVERRIDES` on the tiny archive into `tmp_path/sweep`: folder, output."""
+    sweep = tmp_path / "sweep"
+    args = ["-m", *overrides, f"hydra.sweep.dir={sweep}"]
+    args += tiny_data_overrides(archive, tmp_path / "data")
+    return sweep, finish(launch(args, tmp_path), timeout=timeout)
+
+
 def test_fast_multirun_of_bn_on_and_off(tiny_archive: Path, tmp_path: Path) -> None:
     common = [
         "-m",
@@ -76,20 +86,10 @@ def test_fast_multirun_of_bn_on_and_off(tiny_archive: Path, tmp_path: Path) -> N
 def test_joblib_launcher_runs_jobs_in_parallel_with_their_share_of_the_cores(
     tiny_archive: Path, tmp_path: Path
 ) -> None:
-    sweep = tmp_path / "sweep"
-    finish(
-        launch(
-            [
-                "-m",
-                "hydra/launcher=joblib",
-                "hydra.launcher.n_jobs=2",
-                "debug=fast",
-                "seed=1,2",
-                f"hydra.sweep.dir={sweep}",
-                *tiny_data_overrides(tiny_archive, tmp_path / "data"),
-            ],
-            tmp_path,
-        )
+    sweep, _ = sweep_on_tiny_data(
+        ["hydra/launcher=joblib", "hydra.launcher.n_jobs=2", "debug=fast", "seed=1,2"],
+        tiny_archive,
+        tmp_path,
     )
     runs = sorted(p for p in sweep.iterdir() if p.is_dir())
     assert [r.name for r in runs] == ["0_debug=fast,seed=1", "1_debug=fast,seed=2"]
@@ -230,20 +230,11 @@ def wandb_run_records(path: Path) -> list[Any]:
 def test_wandb_is_offline_and_each_multirun_job_gets_its_own_run(
     tiny_archive: Path, tmp_path: Path
 ) -> None:
-    process = launch(
-        [
-            "-m",
-            "debug=fast",
-            "logger=all",
-            "model.use_batchnorm=true,false",
-            f"hydra.sweep.dir={tmp_path / 'sweep'}",
-            *tiny_data_overrides(tiny_archive, tmp_path / "data"),
-        ],
-        tmp_path,
+    sweep, output = sweep_on_tiny_data(
+        ["debug=fast", "logger=all", "model.use_batchnorm=true,false"], tiny_archive, tmp_path
     )
-    output = finish(process)
     assert "wandb sync" in output
-    runs = sorted(p for p in (tmp_path / "sweep").iterdir() if p.is_dir())
+    runs = sorted(p for p in sweep.iterdir() if p.is_dir())
     assert len(runs) == 2
     run_ids = set()
     for run in runs:
@@ -259,20 +250,11 @@ def test_wandb_is_offline_and_each_multirun_job_gets_its_own_run(
 def test_ddp_multirun_gives_one_folder_per_job_and_metrics_over_all_processes(
     tiny_archive: Path, tmp_path: Path
 ) -> None:
-    sweep = tmp_path / "sweep"
-    finish(
-        launch(
-            [
-                "-m",
-                "trainer=ddp_cpu",  # 2 processes (gloo) per run
-                "debug=fast",
-                "model.use_batchnorm=false",
-                "seed=1,2",
-                f"hydra.sweep.dir={sweep}",
-                *tiny_data_overrides(tiny_archive, tmp_path / "data"),
-            ],
-            tmp_path,
-        ),
+    sweep, _ = sweep_on_tiny_data(
+        # trainer=ddp_cpu: 2 processes (gloo) per run
+        ["trainer=ddp_cpu", "debug=fast", "model.use_batchnorm=false", "seed=1,2"],
+        tiny_archive,
+        tmp_path,
         timeout=600,
     )
     runs = sorted(p for p in sweep.iterdir() if p.is_dir())

@@ -66,7 +66,6 @@ VARIANTS = {
 class Timings(NamedTuple):
     """Seconds of each epoch's training pass and Test evaluation, warm-up included."""
 
-    train_images: int
     epoch_s: list[float]
     eval_s: list[float]
 
@@ -172,7 +171,7 @@ def bench_study_loop(image_root: Path, use_bn: bool, epochs: int, device: torch.
     train_loader = DataLoader(train_set, batch_size=BATCH_SIZE, shuffle=True)
     test_loader = DataLoader(test_set, batch_size=BATCH_SIZE)
     times = _plain_epochs(model, lambda: train_loader, lambda: test_loader, epochs, device)
-    return Timings(len(train_set), *times)
+    return Timings(*times)
 
 
 def bench_in_memory_loop(
@@ -194,12 +193,11 @@ def bench_in_memory_loop(
         return list(zip(test_x.split(BATCH_SIZE), test_y.split(BATCH_SIZE), strict=True))
 
     times = _plain_epochs(model, train_batches, test_batches, epochs, device)
-    return Timings(len(train_y), *times)
+    return Timings(*times)
 
 
 def bench_project(
     data_overrides: list[str],
-    train_images: int,
     use_bn: bool,
     epochs: int,
     device: torch.device,
@@ -221,7 +219,6 @@ def bench_project(
     per_epoch, _ = read_epoch_metrics(run_dir / METRICS_CSV)
     epochs_done = sorted(e for e in per_epoch if "time/train_epoch_s" in per_epoch[e])
     return Timings(
-        train_images,
         [per_epoch[e]["time/train_epoch_s"] for e in epochs_done],
         [per_epoch[e]["time/eval_epoch_s"] for e in epochs_done],
     )
@@ -305,34 +302,31 @@ def main(argv: Sequence[str] | None = None) -> int:
         scratch_dir = Path(scratch)
         if "a" in args.variants:
             _write_image_folders(splits, scratch_dir / "images")
+
+        def run_variant(variant: str, use_bn: bool, round_index: int) -> Timings:
+            if variant == "a":
+                return bench_study_loop(scratch_dir / "images", use_bn, total_epochs, device)
+            if variant == "b":
+                return bench_in_memory_loop(splits, use_bn, total_epochs, device)
+            run_dir = scratch_dir / f"run-bn-{use_bn}-round-{round_index}"
+            return bench_project(data_overrides, use_bn, total_epochs, device, run_dir)
+
         for use_bn in (False, True):
-            measured: dict[str, tuple[list[list[float]], list[list[float]], list[float]]] = {
-                v: ([], [], []) for v in args.variants
-            }
+            epoch_s: dict[str, list[list[float]]] = {v: [] for v in args.variants}
+            eval_s: dict[str, list[list[float]]] = {v: [] for v in args.variants}
+            peak_mib: dict[str, list[float]] = {v: [] for v in args.variants}
             for round_index in range(args.rounds):
                 order = args.variants if round_index % 2 == 0 else args.variants[::-1]
                 for variant in order:
                     with PeakMemory(device) as memory:
-                        if variant == "a":
-                            timings = bench_study_loop(
-                                scratch_dir / "images", use_bn, total_epochs, device
-                            )
-                        elif variant == "b":
-                            timings = bench_in_memory_loop(splits, use_bn, total_epochs, device)
-                        else:
-                            run_dir = scratch_dir / f"run-bn-{use_bn}-round-{round_index}"
-                            timings = bench_project(
-                                data_overrides, train_images, use_bn, total_epochs, device, run_dir
-                            )
-                    epoch_s, eval_s, peaks = measured[variant]
-                    epoch_s.append(timings.epoch_s[args.warmup :])
-                    eval_s.append(timings.eval_s[args.warmup :])
-                    peaks.append(memory.peak_mib)
-            for variant in sorted(args.variants):
-                epoch_s, eval_s, peaks = measured[variant]
-                results.append(
-                    BenchResult(variant, use_bn, train_images, epoch_s, eval_s, max(peaks))
-                )
+                        timings = run_variant(variant, use_bn, round_index)
+                    epoch_s[variant].append(timings.epoch_s[args.warmup :])
+                    eval_s[variant].append(timings.eval_s[args.warmup :])
+                    peak_mib[variant].append(memory.peak_mib)
+            results += [
+                BenchResult(v, use_bn, train_images, epoch_s[v], eval_s[v], max(peak_mib[v]))
+                for v in sorted(args.variants)
+            ]
     device_name = (
         torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor()
     )

@@ -126,7 +126,7 @@ def _plain_epochs(
     test_batches: Callable[[], Sequence[tuple[Tensor, Tensor]]],
     epochs: int,
     device: torch.device,
-) -> tuple[list[float], list[float]]:
+) -> Timings:
     """The study's plain loop: SGD over shuffled batches, then Test in eval mode, per epoch."""
     optimizer = torch.optim.SGD(model.parameters(), lr=LEARNING_RATE)
     criterion = nn.CrossEntropyLoss()
@@ -158,7 +158,7 @@ def _plain_epochs(
                 test_correct += (logits.argmax(1) == labels).sum()
             float(test_loss), float(test_correct)
         eval_s.append(time.perf_counter() - start)
-    return epoch_s, eval_s
+    return Timings(epoch_s, eval_s)
 
 
 def bench_study_loop(image_root: Path, use_bn: bool, epochs: int, device: torch.device) -> Timings:
@@ -170,8 +170,7 @@ def bench_study_loop(image_root: Path, use_bn: bool, epochs: int, device: torch.
     model = build_cnn(use_batchnorm=use_bn).to(device)
     train_loader = DataLoader(train_set, batch_size=BATCH_SIZE, shuffle=True)
     test_loader = DataLoader(test_set, batch_size=BATCH_SIZE)
-    times = _plain_epochs(model, lambda: train_loader, lambda: test_loader, epochs, device)
-    return Timings(*times)
+    return _plain_epochs(model, lambda: train_loader, lambda: test_loader, epochs, device)
 
 
 def bench_in_memory_loop(
@@ -192,8 +191,7 @@ def bench_in_memory_loop(
     def test_batches() -> list[tuple[Tensor, Tensor]]:
         return list(zip(test_x.split(BATCH_SIZE), test_y.split(BATCH_SIZE), strict=True))
 
-    times = _plain_epochs(model, train_batches, test_batches, epochs, device)
-    return Timings(*times)
+    return _plain_epochs(model, train_batches, test_batches, epochs, device)
 
 
 def bench_project(

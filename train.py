@@ -3,6 +3,7 @@
 import logging
 import os
 import signal
+import warnings
 from pathlib import Path
 
 import hydra
@@ -12,10 +13,14 @@ from lightning.pytorch.utilities.exceptions import SIGTERMException
 from omegaconf import DictConfig
 
 from bn2d_study.config_schema import register_configs
-from bn2d_study.errors import StudyError
+from bn2d_study.errors import RunFolderInUseError, StudyError
+from bn2d_study.sweep_summary import SweepIncompleteError
 from bn2d_study.training import train
 from bn2d_study.utils.resolvers import register_resolvers
 
+# Our launcher configs extend the submitit plugin's schemas under the plugin's names, on purpose
+# (config_schema.register_configs); Hydra warns about any such match.
+warnings.filterwarnings("ignore", message=".*is validated against ConfigStore schema")
 # `paths.root_dir` defaults to this folder wherever the command is started from.
 os.environ.setdefault("PROJECT_ROOT", str(Path(__file__).resolve().parent))
 register_configs()
@@ -26,14 +31,21 @@ log = logging.getLogger(__name__)
 @hydra.main(version_base="1.3", config_path="configs", config_name="train")
 def main(cfg: DictConfig) -> float:
     """Run one job; returns the last epoch's validation accuracy (for Hydra sweepers)."""
+    multirun = HydraConfig.get().mode == RunMode.MULTIRUN
     try:
         metrics = train(cfg)
     except StudyError as error:
-        # A setup mistake, not a bug: the message says what to change.
+        if os.environ.get("HYDRA_FULL_ERROR") == "1":
+            raise
+        # A setup mistake or a resource running out, not a bug: the message says what to do.
         log.error("%s", error)
-        if HydraConfig.get().mode == RunMode.MULTIRUN:
-            raise  # Hydra goes on with the sweep's other jobs and reports this one at the end
-        raise SystemExit(1) from None  # a single run: no traceback
+        if not multirun:
+            raise SystemExit(1) from None  # no traceback
+        if isinstance(error, RunFolderInUseError):
+            # Nothing of this job is recorded in its folder: Hydra names it when the sweep ends.
+            raise SweepIncompleteError(str(error)) from None
+        # Recorded in the run's run_status.json: the sweep goes on, and its summary names it.
+        return float("nan")
     except SIGTERMException:
         # Lightning's own exit code for it is 0; schedulers must see that the run did not finish.
         log.warning("Stopped by SIGTERM; the same command with resume=true continues the run.")

@@ -1,10 +1,14 @@
 #!/usr/bin/env bash
-# A single-node SLURM cluster on localhost, so that sweeps sent through
-# `hydra/launcher=submitit_slurm` run for real (tests, CI, trying the launcher out).
+# A single-node SLURM cluster on localhost, with job accounting as real clusters have, so that
+# sweeps sent through `hydra/launcher=submitit_slurm` run for real (tests, CI, trying it out).
 #
-#   scripts/slurm-local.sh up     install (Debian packages, as root) and start munged, slurmctld
-#                                 and slurmd; wait until the node is idle
+#   scripts/slurm-local.sh up     install (Debian packages, as root) and start munged, MariaDB
+#                                 (the accounting database), slurmdbd, slurmctld and slurmd;
+#                                 wait until the node is idle
 #   scripts/slurm-local.sh down   cancel leftover jobs, stop exactly the daemons `up` started
+#
+# With SLURM_LOCAL_ACCOUNTING=0, `up` starts no database and no slurmdbd: `sacct` then fails,
+# as on clusters without accounting (the sweeps' bounded wait covers that case too).
 #
 # The pids of what `up` started are recorded in $SLURM_LOCAL_STATE (default /run/slurm-local);
 # `down` stops those and nothing else. Facts behind the settings: ../shared/docs/slurm-on-one-machine.md
@@ -12,22 +16,28 @@ set -euo pipefail
 
 STATE=${SLURM_LOCAL_STATE:-/run/slurm-local}
 CONF=/etc/slurm/slurm.conf
+DBD_CONF=/etc/slurm/slurmdbd.conf
 HOST=$(hostname -s)
+ACCOUNTING=${SLURM_LOCAL_ACCOUNTING:-1}
+PACKAGES=(slurmctld slurmd slurm-client munge slurmdbd mariadb-server)
+DB_SOCKET=/run/mysqld/mysqld.sock
 
 log() { echo "slurm-local: $*" >&2; }
 
 install_packages() {
-    if command -v slurmctld >/dev/null && command -v slurmd >/dev/null && command -v munged >/dev/null; then
+    if command -v slurmctld >/dev/null && command -v slurmd >/dev/null && command -v munged >/dev/null &&
+        command -v slurmdbd >/dev/null && command -v mariadbd >/dev/null; then
         return
     fi
     export DEBIAN_FRONTEND=noninteractive
-    apt-get install -y -qq --no-install-recommends slurmctld slurmd slurm-client munge >/dev/null ||
-        { apt-get update -qq && apt-get install -y -qq --no-install-recommends slurmctld slurmd slurm-client munge >/dev/null; }
+    apt-get install -y -qq --no-install-recommends "${PACKAGES[@]}" >/dev/null ||
+        { apt-get update -qq && apt-get install -y -qq --no-install-recommends "${PACKAGES[@]}" >/dev/null; }
 }
 
 write_conf() {
-    local memory
+    local memory accounting_storage=accounting_storage/none
     memory=$(free -m | awk '/^Mem:/ {print int($2 * 0.95)}')
+    [ "$ACCOUNTING" = 1 ] && accounting_storage=accounting_storage/slurmdbd
     mkdir -p /etc/slurm /run/slurm /var/log/slurm /var/spool/slurmctld /var/spool/slurmd
     cat >"$CONF" <<CONF
 # Written by scripts/slurm-local.sh: one node on localhost.
@@ -40,7 +50,8 @@ TaskPlugin=task/none
 SelectType=select/cons_tres
 SelectTypeParameters=CR_Core
 ReturnToService=2
-AccountingStorageType=accounting_storage/none
+AccountingStorageType=${accounting_storage}
+AccountingStorageHost=localhost
 JobAcctGatherType=jobacct_gather/none
 MailProg=/bin/true
 SlurmctldPidFile=/run/slurm/slurmctld.pid
@@ -66,6 +77,48 @@ wait_for() {  # wait_for SECONDS COMMAND...: until COMMAND succeeds, or fail
     done
 }
 
+write_dbd_conf() {
+    # The database is reachable only through its local socket; the password guards nothing else.
+    install -m 600 /dev/null "$DBD_CONF"
+    cat >"$DBD_CONF" <<CONF
+# Written by scripts/slurm-local.sh: accounting into the local MariaDB.
+AuthType=auth/munge
+DbdHost=localhost
+DbdAddr=127.0.0.1
+SlurmUser=root
+PidFile=/run/slurm/slurmdbd.pid
+LogFile=/var/log/slurm/slurmdbd.log
+StorageType=accounting_storage/mysql
+StorageHost=localhost
+StoragePort=3306
+StorageUser=slurm
+StoragePass=slurm-local
+StorageLoc=slurm_acct_db
+CONF
+}
+
+start_accounting() {
+    mkdir -p /run/mysqld
+    chown mysql:mysql /run/mysqld
+    [ -d /var/lib/mysql/mysql ] || mariadb-install-db --user=mysql --datadir=/var/lib/mysql >/dev/null
+    # mariadbd stays in the foreground: start it in its own session, record its pid.
+    setsid runuser -u mysql -- /usr/sbin/mariadbd --datadir=/var/lib/mysql --socket="$DB_SOCKET" \
+        --pid-file=/run/mysqld/mysqld.pid --bind-address=127.0.0.1 \
+        >>/var/log/slurm/mariadb.log 2>&1 </dev/null &
+    wait_for 60 test -S "$DB_SOCKET"
+    wait_for 60 mariadb --socket="$DB_SOCKET" -e "SELECT 1"
+    echo "mariadbd $(cat /run/mysqld/mysqld.pid)" >>"$STATE/pids"
+    mariadb --socket="$DB_SOCKET" -e "CREATE DATABASE IF NOT EXISTS slurm_acct_db;
+        CREATE USER IF NOT EXISTS 'slurm'@'localhost' IDENTIFIED BY 'slurm-local';
+        GRANT ALL ON slurm_acct_db.* TO 'slurm'@'localhost';"
+    write_dbd_conf
+    slurmdbd
+    wait_for 30 test -s /run/slurm/slurmdbd.pid
+    echo "slurmdbd $(cat /run/slurm/slurmdbd.pid)" >>"$STATE/pids"
+    wait_for 60 sacctmgr -n list cluster
+    sacctmgr -i add cluster local >/dev/null 2>&1 || true
+}
+
 node_idle() { [ "$(sinfo -h -n "$HOST" -o %T 2>/dev/null)" = idle ]; }
 
 up() {
@@ -85,6 +138,7 @@ up() {
         echo "munged $(cat /run/munge/munged.pid)" >>"$STATE/pids"
     fi
     write_conf
+    [ "$ACCOUNTING" = 1 ] && start_accounting
     slurmctld -f "$CONF"
     wait_for 10 test -s /run/slurm/slurmctld.pid
     echo "slurmctld $(cat /run/slurm/slurmctld.pid)" >>"$STATE/pids"
@@ -93,7 +147,12 @@ up() {
     echo "slurmd $(cat /run/slurm/slurmd.pid)" >>"$STATE/pids"
     scontrol update nodename="$HOST" state=resume >/dev/null 2>&1 || true
     wait_for 60 node_idle
-    log "node $HOST is idle"
+    if [ "$ACCOUNTING" = 1 ]; then
+        wait_for 30 sacct -n -X
+        log "node $HOST is idle; accounting (sacct) works"
+    else
+        log "node $HOST is idle; no accounting (sacct fails)"
+    fi
 }
 
 down() {
@@ -102,7 +161,7 @@ down() {
         return 0
     fi
     squeue -h -o %i 2>/dev/null | xargs -r scancel 2>/dev/null || true
-    # Reverse order of starting: slurmd, slurmctld, munged.
+    # Reverse order of starting: slurmd, slurmctld, slurmdbd, mariadbd, munged.
     tac "$STATE/pids" | while read -r name pid; do
         if kill "$pid" 2>/dev/null; then
             wait_for 15 bash -c "! kill -0 $pid" || kill -9 "$pid" 2>/dev/null || true

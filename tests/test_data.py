@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import logging
 import multiprocessing
+import os
+import stat
 import zipfile
 from pathlib import Path
 
@@ -98,17 +101,23 @@ def test_cache_is_built_once_and_reused(tiny_archive: Path, tmp_path: Path) -> N
     ]
 
 
-def test_corrupt_cache_is_rebuilt(tiny_archive: Path, tmp_path: Path) -> None:
+def test_corrupt_cache_is_rebuilt_with_a_warning_naming_it(
+    tiny_archive: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     cache = tmp_path / CACHE_FILE_NAME
     cache.write_bytes(b"not a cache")
-    splits = prepare_digits(
-        tmp_path, tiny_archive, UNREACHABLE_URL, TINY_TRAIN_PER_CLASS, TINY_TEST_PER_CLASS
-    )
+    with caplog.at_level(logging.WARNING):
+        splits = prepare_digits(
+            tmp_path, tiny_archive, UNREACHABLE_URL, TINY_TRAIN_PER_CLASS, TINY_TEST_PER_CLASS
+        )
     assert len(splits.test_labels) == 10 * TINY_TEST_PER_CLASS
     assert cache_module.read_cache(cache, TINY_TRAIN_PER_CLASS, TINY_TEST_PER_CLASS) is not None
+    assert f"The data cache {cache} is unusable: it cannot be read" in caplog.text
 
 
-def test_cache_with_wrong_checksum_is_rejected(tiny_archive: Path, tmp_path: Path) -> None:
+def test_cache_with_wrong_checksum_is_rejected_then_rebuilt_with_a_warning(
+    tiny_archive: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     prepare_digits(
         tmp_path, tiny_archive, UNREACHABLE_URL, TINY_TRAIN_PER_CLASS, TINY_TEST_PER_CLASS
     )
@@ -116,7 +125,28 @@ def test_cache_with_wrong_checksum_is_rejected(tiny_archive: Path, tmp_path: Pat
     payload = torch.load(cache, weights_only=True)
     payload["train_images"][0, 0, 0] ^= 1
     torch.save(payload, cache)
-    assert cache_module.read_cache(cache, TINY_TRAIN_PER_CLASS, TINY_TEST_PER_CLASS) is None
+    with pytest.raises(cache_module.UnusableCacheError, match="checksum"):
+        cache_module.read_cache(cache, TINY_TRAIN_PER_CLASS, TINY_TEST_PER_CLASS)
+    with caplog.at_level(logging.WARNING):
+        prepare_digits(
+            tmp_path, tiny_archive, UNREACHABLE_URL, TINY_TRAIN_PER_CLASS, TINY_TEST_PER_CLASS
+        )
+    assert f"The data cache {cache} is unusable: it fails its sha256 checksum" in caplog.text
+    assert cache_module.read_cache(cache, TINY_TRAIN_PER_CLASS, TINY_TEST_PER_CLASS) is not None
+
+
+def test_cache_and_its_lock_are_readable_as_the_umask_allows(
+    tiny_archive: Path, tmp_path: Path
+) -> None:
+    previous = os.umask(0o002)  # a group-shared data folder on a cluster
+    try:
+        prepare_digits(
+            tmp_path, tiny_archive, UNREACHABLE_URL, TINY_TRAIN_PER_CLASS, TINY_TEST_PER_CLASS
+        )
+    finally:
+        os.umask(previous)
+    assert stat.S_IMODE((tmp_path / CACHE_FILE_NAME).stat().st_mode) == 0o664
+    assert stat.S_IMODE((tmp_path / (CACHE_FILE_NAME + ".lock")).stat().st_mode) == 0o664
 
 
 def test_interrupted_cache_write_leaves_nothing(

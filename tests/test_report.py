@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import math
 import signal
+import socket
 import statistics
 import subprocess
 import sys
@@ -126,7 +127,7 @@ def test_summary_matches_numbers_computed_from_the_metrics_csvs(sweep: Path) -> 
     assert (
         "| failed | 5842 | failed | n/a | ConfigError: callbacks.sampled_weights.layer" in summary
     )
-    assert "diverged" in summary and "NaN or infinite" in summary
+    assert "| diverged |" in summary and "the train loss is NaN or infinite by epoch 0" in summary
     assert "2 run(s) are left out" in summary
     for name in ("test_accuracy.png", "train_loss.png", "weight_paths.png"):
         with Image.open(sweep / name) as image:
@@ -157,10 +158,16 @@ def test_report_on_a_single_run_and_on_a_run_still_in_progress(
             time.sleep(0.5)
         assert report_main([str(running_dir)]) == 0
         summary = (running_dir / "summary.md").read_text()
-        assert "| incomplete |" in summary and "of 100000 epochs recorded" in summary
+        assert "| 5842 | running |" in summary
+        assert f"still running: host {socket.gethostname()}, pid {process.pid}" in summary
     finally:
         process.send_signal(signal.SIGKILL)
         process.communicate()
+    # Killed: no outcome was recorded, and the report no longer calls it running.
+    assert report_main([str(running_dir)]) == 0
+    summary = (running_dir / "summary.md").read_text()
+    assert "| 5842 | gone |" in summary
+    assert f"no outcome recorded, process gone (its process {process.pid} is gone)" in summary
 
 
 def _metrics_or_empty(run_dir: Path) -> list[dict[str, str]]:

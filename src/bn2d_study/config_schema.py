@@ -10,6 +10,8 @@ from pathlib import Path
 from typing import Any, Optional
 
 from hydra.core.config_store import ConfigStore
+from hydra.core.plugins import Plugins
+from hydra_plugins.hydra_submitit_launcher.config import LocalQueueConf, SlurmQueueConf
 from omegaconf import MISSING, DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
@@ -164,6 +166,7 @@ class CallbacksConfig:
     """The run's callbacks; set one to null to drop it."""
 
     model_checkpoint: Any = None
+    divergence: Any = None
     epoch_timer: Any = None
     sampled_weights: Optional[SampledWeightsConfig] = None  # noqa: UP045
     loss_landscape: Optional[LossLandscapeConfig] = None  # noqa: UP045
@@ -200,6 +203,7 @@ class TrainerConfig:
     enable_progress_bar: bool = True
     enable_model_summary: bool = True
     profiler: Any = None
+    plugins: Any = None
 
     def __post_init__(self) -> None:
         _require(self.max_epochs >= 1, "trainer.max_epochs", self.max_epochs, "it must be >= 1")
@@ -222,6 +226,23 @@ class PathsConfig:
 
 
 @dataclass
+class RunLockConfig:
+    """How a run holds its folder (`bn2d_study.run_lock.RunLock`)."""
+
+    heartbeat_s: float = 30.0
+    stale_after_s: float = 300.0
+
+    def __post_init__(self) -> None:
+        _require(self.heartbeat_s > 0, "run_lock.heartbeat_s", self.heartbeat_s, "it must be > 0")
+        _require(
+            self.stale_after_s > self.heartbeat_s,
+            "run_lock.stale_after_s",
+            self.stale_after_s,
+            "it must be longer than run_lock.heartbeat_s",
+        )
+
+
+@dataclass
 class TrainConfig:
     """The root config (`configs/train.yaml`)."""
 
@@ -233,6 +254,7 @@ class TrainConfig:
     cudnn_deterministic: bool = False
     print_config: bool = True
     torch_threads: Optional[int] = None  # noqa: UP045
+    run_lock: RunLockConfig = field(default_factory=RunLockConfig)
     data: DataConfig = field(default_factory=DataConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     callbacks: CallbacksConfig = field(default_factory=CallbacksConfig)
@@ -247,9 +269,37 @@ class TrainConfig:
             )
 
 
+@dataclass
+class BoundedSlurmQueueConf(SlurmQueueConf):
+    """`hydra/launcher=submitit_slurm`: the plugin's settings plus the bounded wait's."""
+
+    _target_: str = "hydra_plugins.bn2d_study_launchers.bounded_submitit.BoundedSlurmLauncher"
+    poll_s: float = 5.0
+    lost_after_s: float = 120.0
+
+
+@dataclass
+class BoundedLocalQueueConf(LocalQueueConf):
+    """`hydra/launcher=submitit_local`: the plugin's settings plus the bounded wait's."""
+
+    _target_: str = "hydra_plugins.bn2d_study_launchers.bounded_submitit.BoundedLocalLauncher"
+    poll_s: float = 5.0
+    lost_after_s: float = 120.0
+
+
 def register_configs() -> None:
-    """Put the schema into Hydra's ConfigStore as `train_schema` (named in `train.yaml`)."""
-    ConfigStore.instance().store(name="train_schema", node=TrainConfig)
+    """Put the schemas into Hydra's ConfigStore: `train_schema` (named in `train.yaml`), and the
+    submitit launchers' in place of the plugin's own."""
+    # Hydra's plugin scan (once per process) re-runs the plugin's registration: scan first,
+    # so that ours come after it.
+    Plugins.instance()
+    store = ConfigStore.instance()
+    store.store(name="train_schema", node=TrainConfig)
+    for name, node in (
+        ("submitit_slurm", BoundedSlurmQueueConf),
+        ("submitit_local", BoundedLocalQueueConf),
+    ):
+        store.store(group="hydra/launcher", name=name, node=node, provider="bn2d_study")
 
 
 def validate_config(cfg: DictConfig) -> None:

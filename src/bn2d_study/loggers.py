@@ -6,11 +6,13 @@ import csv
 import io
 import warnings
 from pathlib import Path
+from typing import Any
 
 from lightning.fabric.loggers.logger import rank_zero_experiment
 from lightning.pytorch.loggers import CSVLogger
 from lightning.pytorch.loggers.csv_logs import ExperimentWriter
 
+from bn2d_study.run_folder import keep_csv_rows, rows_before_epoch
 from bn2d_study.utils.atomic_write import atomic_write_text
 
 
@@ -20,8 +22,18 @@ class ResumableCSVLogger(CSVLogger):
     Lightning's writer deletes an existing `metrics.csv` when it is created, and only knows the
     columns its own process logged. A resumed run, or the main process after DDP workers
     wrote the file, would lose the earlier rows. This logger keeps the file and starts from its
-    header, so rows are appended and the header grows.
+    header, so rows are appended and the header grows. `resume_at_epoch` drops the rows of the
+    epochs a resumed run trains again; the file is flushed at every checkpoint, so the rows of
+    the epochs a checkpoint holds are on disk with it.
     """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._resume_epoch: int | None = None
+
+    def resume_at_epoch(self, epoch: int) -> None:
+        """This run (re)trains from `epoch` on: earlier processes' rows of later epochs go."""
+        self._resume_epoch = epoch
 
     @property
     @rank_zero_experiment
@@ -30,6 +42,8 @@ class ResumableCSVLogger(CSVLogger):
         if self._experiment is None:
             self._fs.makedirs(self.root_dir, exist_ok=True)
             path = Path(self.log_dir) / ExperimentWriter.NAME_METRICS_FILE
+            if self._resume_epoch is not None:
+                keep_csv_rows(path, rows_before_epoch(self._resume_epoch))
             earlier = path.read_text() if path.is_file() else None
             with warnings.catch_warnings():
                 # Its warning says the earlier rows will be deleted: not so here.
@@ -40,3 +54,8 @@ class ResumableCSVLogger(CSVLogger):
                 writer.metrics_keys = sorted(next(csv.reader(io.StringIO(earlier)), []))
             self._experiment = writer
         return self._experiment
+
+    def after_save_checkpoint(self, checkpoint_callback: Any) -> None:
+        """Write the buffered rows: a run killed later resumes from this checkpoint."""
+        super().after_save_checkpoint(checkpoint_callback)
+        self.save()

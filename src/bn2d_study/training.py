@@ -6,27 +6,39 @@ import logging
 import os
 import signal
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
 from hydra.utils import instantiate
-from lightning import Trainer, seed_everything
+from lightning import LightningDataModule, LightningModule, Trainer, seed_everything
 from lightning.pytorch.callbacks import ModelCheckpoint, ProgressBar
 from lightning.pytorch.loggers import WandbLogger
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 from omegaconf import DictConfig, OmegaConf
 
+from bn2d_study.callbacks.divergence import TrainingDivergedError
+from bn2d_study.config_errors import config_key_errors
 from bn2d_study.config_schema import validate_config
+from bn2d_study.errors import ConfigError, RunFolderInUseError, as_resource_error
+from bn2d_study.loggers import ResumableCSVLogger
 from bn2d_study.run_folder import (
     COMPLETED,
+    DIVERGED,
     FAILED,
+    FINAL_STATUSES,
     INTERRUPTED,
     RESOLVED_CONFIG_NAME,
     execution,
+    holds_a_run,
     read_run_status,
     write_run_status,
 )
+from bn2d_study.run_lock import RunHeldError, RunLock
+from bn2d_study.utils.atomic_write import atomic_write_text
 from bn2d_study.utils.config_tree import print_config_tree
 from bn2d_study.utils.run_hparams import log_run_hparams
 
@@ -36,51 +48,114 @@ log = logging.getLogger(__name__)
 warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\)")
 
 
-def _instantiate_all(section: DictConfig | None) -> list[Any]:
-    """Instantiate every entry of a callbacks/logger section that is not null."""
-    if not section:
-        return []
-    return [instantiate(item) for item in section.values() if item is not None]
-
-
 def train(cfg: DictConfig) -> dict[str, float]:
-    """Validate the config, fit the model, test the best checkpoint; return the final metrics.
+    """Hold the run folder, train unless the run is over already, record the outcome.
 
-    The last thing written to the run folder is `run_status.json`: `completed` with the final
-    metrics, or `failed` with the error (which is then raised again).
+    Returns the final metrics; `{}` when another live process holds the run folder (this one
+    leaves it alone, so a sweep goes on with its other runs). The last thing written to the
+    run folder is `run_status.json`.
     """
     output_dir = Path(cfg.paths.output_dir)
-    output_dir.mkdir(parents=True, exist_ok=True)
-    status = read_run_status(output_dir)
-    if cfg.resume and status is not None and status.get("status") == COMPLETED:
-        log.info("%s completed before; skipped (resume=true).", output_dir)
-        return {k: v for k, v in status.get("metrics", {}).items() if v is not None}
     try:
         validate_config(cfg)
+        config_error, lock = None, RunLock(output_dir, **cfg.run_lock)
+    except ConfigError as error:
+        # Still recorded in the folder, which a lock with the default settings guards.
+        config_error, lock = error, RunLock(output_dir)
+    try:
+        lock.acquire()
+    except RunHeldError as held:
+        log.warning(
+            "Skipped %s: held by %s; the sweep goes on with its other runs.",
+            output_dir,
+            held.holder.describe(),
+        )
+        return {}
+    except OSError as error:
+        raise as_resource_error(error) or error from error
+    try:
+        return _train_holding_the_folder(cfg, output_dir, config_error)
+    finally:
+        lock.release()
+
+
+def _train_holding_the_folder(
+    cfg: DictConfig, output_dir: Path, config_error: ConfigError | None
+) -> dict[str, float]:
+    status = read_run_status(output_dir)
+    if status is not None and status.get("status") in FINAL_STATUSES and cfg.resume:
+        log.info("%s %s before; skipped (resume=true).", output_dir, status["status"])
+        return {k: v for k, v in status.get("metrics", {}).items() if v is not None}
+    if not cfg.resume and holds_a_run(output_dir):
+        recorded = status.get("status", "no outcome") if status else "no outcome recorded"
+        raise RunFolderInUseError(
+            f"resume=false, but {output_dir} already holds a run ({recorded}). Rerun with "
+            f"resume=true to skip finished runs and continue the others, or give a new folder "
+            f"(hydra.sweep.dir=... or hydra.run.dir=...)."
+        )
+    try:
+        if config_error is not None:
+            raise config_error
         metrics = _fit_and_test(cfg, output_dir)
     except SIGTERMException:
         # Preemption or a time-out: Lightning stopped after the current batch and saved
         # checkpoints/interrupted.ckpt; resume=true continues from last.ckpt (the last whole
         # epoch), which keeps the results identical to an uninterrupted run.
-        write_run_status(output_dir, INTERRUPTED, error="SIGTERM: rerun with resume=true")
+        _record(output_dir, INTERRUPTED, error="SIGTERM: rerun with resume=true")
         raise
+    except TrainingDivergedError as diverged:
+        log.warning("Diverged: %s. Recorded as diverged; the sweep goes on.", diverged)
+        metrics = {"train/loss": float("nan")}
+        _record(
+            output_dir,
+            DIVERGED,
+            metrics=metrics,
+            error=str(diverged),
+            detail={"epoch": diverged.epoch, "step": diverged.step},
+        )
+        return metrics
     except Exception as error:
-        write_run_status(output_dir, FAILED, error=f"{type(error).__name__}: {error}")
+        resource = as_resource_error(error)
+        shown = resource or error
+        _record(output_dir, FAILED, error=f"{type(shown).__name__}: {shown}")
+        if resource is not None:
+            raise resource from error
         raise
-    write_run_status(output_dir, COMPLETED, metrics=metrics)
+    try:
+        write_run_status(output_dir, COMPLETED, metrics=metrics)
+    except OSError as error:
+        raise as_resource_error(error) or error from error
     return metrics
 
 
+def _record(output_dir: Path, status: str, **fields: Any) -> None:
+    """Write run_status.json if the file system still allows it; say so if it does not."""
+    try:
+        write_run_status(output_dir, status, **fields)
+    except OSError as error:
+        log.error(
+            "Could not record the outcome '%s' in %s (%s); the report shows the run as 'no "
+            "outcome recorded, process gone'.",
+            status,
+            output_dir,
+            error,
+        )
+
+
+@dataclass
+class RunObjects:
+    """Everything a run trains and logs with, built from the config."""
+
+    datamodule: LightningDataModule
+    model: LightningModule
+    trainer: Trainer
+
+
 def _fit_and_test(cfg: DictConfig, output_dir: Path) -> dict[str, float]:
-    (output_dir / RESOLVED_CONFIG_NAME).write_text(OmegaConf.to_yaml(cfg, resolve=True))
+    atomic_write_text(output_dir / RESOLVED_CONFIG_NAME, OmegaConf.to_yaml(cfg, resolve=True))
     if cfg.print_config:
         print_config_tree(cfg)
-
-    if cfg.torch_threads is not None:
-        torch.set_num_threads(cfg.torch_threads)
-    if cfg.cudnn_deterministic:
-        torch.backends.cudnn.deterministic = True
-        torch.backends.cudnn.benchmark = False
+    _set_up_torch(cfg)
     log.info(
         "Run in process %d with %d torch threads, into %s; execution: %s",
         os.getpid(),
@@ -91,39 +166,91 @@ def _fit_and_test(cfg: DictConfig, output_dir: Path) -> dict[str, float]:
     # Seed first, then build the model: its initial weights are the first random draws,
     # exactly as in the study's script.
     seed_everything(cfg.seed, workers=True)
-    datamodule = instantiate(cfg.data)
-    model = instantiate(cfg.model)
-    callbacks = _instantiate_all(cfg.callbacks)
+    run = build_run_objects(cfg)
+    with _sigusr1_stops_the_run():
+        try:
+            metrics = _fit(cfg, run)
+            if cfg.test:
+                metrics.update(_test_best_checkpoint(cfg, run))
+            log_run_hparams(run.trainer, cfg, metrics)
+        finally:
+            _finish_wandb(run.trainer)
+    return metrics
+
+
+def _set_up_torch(cfg: DictConfig) -> None:
+    if cfg.torch_threads is not None:
+        torch.set_num_threads(cfg.torch_threads)
+    if cfg.cudnn_deterministic:
+        torch.backends.cudnn.deterministic = True
+        torch.backends.cudnn.benchmark = False
+
+
+def _instantiate_section(key: str, section: DictConfig | None) -> list[Any]:
+    """Instantiate every non-null entry of a callbacks/logger section, errors named by key."""
+    objects = []
+    for name, item in (section or {}).items():
+        if item is not None:
+            with config_key_errors(f"{key}.{name}", item):
+                objects.append(instantiate(item))
+    return objects
+
+
+def build_run_objects(cfg: DictConfig) -> RunObjects:
+    """Build the data module, model (and a trial optimizer), callbacks, loggers and Trainer.
+
+    An error from any of them becomes a `ConfigError` naming the config key and its value.
+    """
+    with config_key_errors("data", cfg.data):
+        datamodule = instantiate(cfg.data)
+    with config_key_errors("model", cfg.model):
+        model = instantiate(cfg.model)
+    # The module builds its optimizer only once fit starts: build it now to check its config.
+    with config_key_errors("model.optimizer", cfg.model.optimizer):
+        optimizer = model.optimizer_factory(params=model.parameters())
+    if model.scheduler_factory is not None:
+        with config_key_errors("model.scheduler", cfg.model.scheduler):
+            model.scheduler_factory(optimizer=optimizer)
+    callbacks = _instantiate_section("callbacks", cfg.callbacks)
     if not cfg.trainer.enable_progress_bar:
         # Turns the configured bar off too: Lightning refuses a bar callback with this flag off.
         callbacks = [c for c in callbacks if not isinstance(c, ProgressBar)]
-    trainer = instantiate(
-        cfg.trainer,
-        callbacks=callbacks,
-        logger=_instantiate_all(cfg.logger) or False,
-    )
+    loggers = _instantiate_section("logger", cfg.logger)
+    with config_key_errors("trainer", cfg.trainer):
+        trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
+    return RunObjects(datamodule, model, trainer)
 
-    previous_sigusr1 = signal.getsignal(signal.SIGUSR1)
-    if previous_sigusr1 == signal.SIG_DFL:
-        # Outside SLURM nothing handles SIGUSR1 (a scheduler's "time is nearly up"), and it
-        # would kill the run outright: treat it as SIGTERM, which stops the run cleanly.
+
+@contextmanager
+def _sigusr1_stops_the_run() -> Iterator[None]:
+    """Outside SLURM nothing handles SIGUSR1 (a scheduler's "time is nearly up"), and it would
+    kill the run outright: treat it as SIGTERM, which stops the run cleanly."""
+    previous = signal.getsignal(signal.SIGUSR1)
+    if previous == signal.SIG_DFL:
         signal.signal(signal.SIGUSR1, lambda *_: os.kill(os.getpid(), signal.SIGTERM))
     try:
-        if cfg.train:
-            trainer.fit(model, datamodule=datamodule, ckpt_path=_resume_checkpoint(cfg, trainer))
-        metrics = {k: float(v) for k, v in trainer.callback_metrics.items()}
-        if cfg.test:
-            checkpoint = trainer.checkpoint_callback
-            best = checkpoint.best_model_path if checkpoint is not None else ""
-            if cfg.train and not best:
-                log.warning("No best checkpoint was saved; testing the current weights.")
-            trainer.test(model, datamodule=datamodule, ckpt_path=best or None)
-            metrics.update({k: float(v) for k, v in trainer.callback_metrics.items()})
-        log_run_hparams(trainer, cfg, metrics)
+        yield
     finally:
-        signal.signal(signal.SIGUSR1, previous_sigusr1)
-        _finish_wandb(trainer)
-    return metrics
+        signal.signal(signal.SIGUSR1, previous)
+
+
+def _fit(cfg: DictConfig, run: RunObjects) -> dict[str, float]:
+    """Fit (resuming from a checkpoint when asked); the metrics of the last epoch."""
+    if cfg.train:
+        ckpt_path = _resume_checkpoint(cfg, run.trainer)
+        _drop_rows_to_be_redone(run.trainer, ckpt_path)
+        run.trainer.fit(run.model, datamodule=run.datamodule, ckpt_path=ckpt_path)
+    return {k: float(v) for k, v in run.trainer.callback_metrics.items()}
+
+
+def _test_best_checkpoint(cfg: DictConfig, run: RunObjects) -> dict[str, float]:
+    """Test with the best checkpoint (the current weights if none was saved): `best_ckpt/*`."""
+    checkpoint = run.trainer.checkpoint_callback
+    best = checkpoint.best_model_path if checkpoint is not None else ""
+    if cfg.train and not best:
+        log.warning("No best checkpoint was saved; testing the current weights.")
+    run.trainer.test(run.model, datamodule=run.datamodule, ckpt_path=best or None)
+    return {k: float(v) for k, v in run.trainer.callback_metrics.items()}
 
 
 def _resume_checkpoint(cfg: DictConfig, trainer: Trainer) -> str | None:
@@ -140,6 +267,17 @@ def _resume_checkpoint(cfg: DictConfig, trainer: Trainer) -> str | None:
         return None
     log.info("Resuming from %s", last)
     return str(last)
+
+
+def _drop_rows_to_be_redone(trainer: Trainer, ckpt_path: str | None) -> None:
+    """Earlier attempts' metrics rows of the epochs this fit trains (again) are dropped."""
+    # A checkpoint saved at an epoch's end resumes at the next epoch; without one, at epoch 0.
+    epoch = 0
+    if ckpt_path is not None:
+        epoch = int(torch.load(ckpt_path, map_location="cpu", weights_only=True)["epoch"]) + 1
+    for logger in trainer.loggers:
+        if isinstance(logger, ResumableCSVLogger):
+            logger.resume_at_epoch(epoch)
 
 
 def _finish_wandb(trainer: Trainer) -> None:

@@ -11,20 +11,22 @@ from typing import Any
 import numpy as np
 import yaml
 
-from bn2d_study.callbacks.sampled_weights import CSV_FILE_NAME, read_weight_path
 from bn2d_study.run_folder import (
     COMPLETED,
+    DIVERGED,
     FAILED,
+    GONE,
     INTERRUPTED,
     METRICS_CSV,
     RESOLVED_CONFIG_NAME,
     RUN_STATUS_FILE,
-    read_run_status,
+    RUNNING,
+    SAMPLED_WEIGHTS_CSV,
+    read_epoch_metrics,
+    read_weight_path,
+    run_state,
 )
-
-# Outcomes of a run as the report sees them.
-DIVERGED = "diverged"  # completed, but a loss became NaN or infinite
-INCOMPLETE = "incomplete"  # no outcome yet: still running, or killed
+from bn2d_study.run_lock import STALE_AFTER_S
 
 
 @dataclass
@@ -33,7 +35,7 @@ class RunRecord:
 
     path: Path
     config: dict[str, Any]  # flattened resolved config: {"model.use_batchnorm": True, ...}
-    status: str  # completed, diverged, failed or incomplete
+    status: str  # completed, diverged, failed, interrupted, running or gone (run_folder.py)
     note: str = ""
     # epoch -> {"train/loss": ..., "test/acc": ..., ...}, from the CSV logger
     epochs: dict[int, dict[str, float]] = field(default_factory=dict)
@@ -79,25 +81,6 @@ def find_run_dirs(folder: Path) -> list[Path]:
     return sorted({p.parent for name in markers for p in folder.rglob(name)})
 
 
-def read_epoch_metrics(csv_path: Path) -> tuple[dict[int, dict[str, float]], dict[str, float]]:
-    """Per-epoch metrics of a CSV-logger file, and the `best_ckpt/*` values of the final test."""
-    epochs: dict[int, dict[str, float]] = {}
-    final: dict[str, float] = {}
-    if not csv_path.is_file():
-        return epochs, final
-    with csv_path.open(newline="") as handle:
-        for row in csv.DictReader(handle):
-            if not row.get("epoch"):
-                continue
-            epoch = int(float(row["epoch"]))
-            for key, value in row.items():
-                if key in ("epoch", "step") or value in ("", None):
-                    continue
-                target = final if key.startswith("best_ckpt/") else epochs.setdefault(epoch, {})
-                target[key] = float(value)
-    return epochs, final
-
-
 def _weight_array(csv_path: Path, kind: str) -> np.ndarray:
     path = read_weight_path(csv_path, kind)
     return np.array(path, dtype=np.float64).reshape(-1, 3)
@@ -106,7 +89,6 @@ def _weight_array(csv_path: Path, kind: str) -> np.ndarray:
 def read_run(run_dir: Path) -> RunRecord:
     """Read one run folder; never raises for a broken or half-written run (see `status`)."""
     run_dir = Path(run_dir)
-    status = read_run_status(run_dir)
     config_path = run_dir / RESOLVED_CONFIG_NAME
     try:
         # A run that failed before writing its config has none.
@@ -115,38 +97,40 @@ def read_run(run_dir: Path) -> RunRecord:
         )
     except (OSError, yaml.YAMLError) as error:
         return RunRecord(run_dir, {}, FAILED, f"unreadable {RESOLVED_CONFIG_NAME}: {error}")
-    if status is not None and status.get("status") == FAILED:
-        return RunRecord(run_dir, config, FAILED, str(status.get("error", "failed")))
+    state, note = run_state(run_dir, float(config.get("run_lock.stale_after_s", STALE_AFTER_S)))
+    if state == FAILED:
+        return RunRecord(run_dir, config, FAILED, note or "failed")
     if not config_path.is_file():
         return RunRecord(run_dir, {}, FAILED, f"no {RESOLVED_CONFIG_NAME}")
     try:
         epochs, final = read_epoch_metrics(run_dir / METRICS_CSV)
-        path_epoch = _weight_array(run_dir / CSV_FILE_NAME, "epoch")
-        path_step = _weight_array(run_dir / CSV_FILE_NAME, "step")
+        path_epoch = _weight_array(run_dir / SAMPLED_WEIGHTS_CSV, "epoch")
+        path_step = _weight_array(run_dir / SAMPLED_WEIGHTS_CSV, "step")
     except (OSError, ValueError, KeyError, csv.Error) as error:
         return RunRecord(run_dir, config, FAILED, f"unreadable metrics: {error}")
-    record = RunRecord(run_dir, config, INCOMPLETE, "", epochs, path_epoch, path_step)
-    record.status, record.note = _outcome(record, status, final)
+    record = RunRecord(run_dir, config, state, note, epochs, path_epoch, path_step)
+    record.status, record.note = _outcome(record, state, note, final)
     return record
 
 
-def _outcome(
-    record: RunRecord, status: dict[str, Any] | None, final: dict[str, float]
-) -> tuple[str, str]:
+def _outcome(record: RunRecord, state: str, note: str, final: dict[str, float]) -> tuple[str, str]:
+    """The report's status and note, from the recorded state and the metrics."""
+    if state == DIVERGED:
+        return DIVERGED, note
     nonfinite = sorted(
         epoch
         for epoch, metrics in record.epochs.items()
         if any(k.endswith("/loss") and not math.isfinite(v) for k, v in metrics.items())
     )
-    if nonfinite:
+    if nonfinite:  # a run trained with the divergence check off
         return DIVERGED, f"loss is NaN or infinite from epoch {nonfinite[0]}"
-    if status is not None and status.get("status") == COMPLETED:
-        return COMPLETED, ""
-    if status is not None and status.get("status") == INTERRUPTED:
-        return INCOMPLETE, "interrupted by SIGTERM; rerun with resume=true to continue it"
+    if state in (COMPLETED, RUNNING):
+        return state, note
+    if state == INTERRUPTED:
+        return INTERRUPTED, "interrupted by SIGTERM; rerun with resume=true to continue it"
     max_epochs = int(record.config.get("trainer.max_epochs") or 0)
     done = sum("test/acc" in metrics for metrics in record.epochs.values())
     # Runs written before run_status.json existed count as completed once all is recorded.
     if max_epochs and done >= max_epochs and (final or not record.config.get("test", True)):
         return COMPLETED, "no run_status.json, but every epoch and the final test are recorded"
-    return INCOMPLETE, f"{done} of {max_epochs} epochs recorded (still running, or stopped)"
+    return GONE, f"{note}; {done} of {max_epochs} epochs recorded"

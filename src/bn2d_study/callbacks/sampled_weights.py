@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-import io
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -15,22 +14,13 @@ from torch import Tensor, nn
 
 from bn2d_study.analysis.descent_plot import descent_path_figure
 from bn2d_study.errors import ConfigError
-from bn2d_study.utils.atomic_write import atomic_write_text
-
-CSV_FILE_NAME = "sampled_weights.csv"
-CSV_COLUMNS = ("kind", "epoch", "step", "w1", "w2", "train_loss")
-
-
-def read_weight_path(csv_path: Path, kind: str = "epoch") -> list[tuple[float, float, float]]:
-    """The (w1, w2, train_loss) records of one kind (`epoch` or `step`) of a `sampled_weights.csv`.
-
-    In order; empty when the file does not exist.
-    """
-    if not csv_path.is_file():
-        return []
-    with csv_path.open(newline="") as handle:
-        rows = [r for r in csv.DictReader(handle) if r["kind"] == kind]
-    return [(float(r["w1"]), float(r["w2"]), float(r["train_loss"])) for r in rows]
+from bn2d_study.run_folder import (
+    SAMPLED_WEIGHTS_COLUMNS,
+    SAMPLED_WEIGHTS_CSV,
+    keep_csv_rows,
+    read_weight_path,
+    rows_before_epoch,
+)
 
 
 class SampledWeightsLogger(Callback):
@@ -70,7 +60,7 @@ class SampledWeightsLogger(Callback):
     @property
     def csv_path(self) -> Path:
         """Where the records are appended."""
-        return self.output_dir / CSV_FILE_NAME
+        return self.output_dir / SAMPLED_WEIGHTS_CSV
 
     @property
     def plot_path(self) -> Path:
@@ -125,21 +115,13 @@ class SampledWeightsLogger(Callback):
         with self.csv_path.open("a", newline="") as handle:
             writer = csv.writer(handle)
             if new_file:
-                writer.writerow(CSV_COLUMNS)
+                writer.writerow(SAMPLED_WEIGHTS_COLUMNS)
             writer.writerow((kind, epoch, step, w1, w2, loss))
 
     @rank_zero_only
     def on_train_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
-        """On a resume, drop records of epochs the run will train again (after its checkpoint)."""
-        if trainer.current_epoch == 0 or not self.csv_path.is_file():
-            return
-        with self.csv_path.open(newline="") as handle:
-            rows = list(csv.reader(handle))
-        epoch = CSV_COLUMNS.index("epoch")
-        kept = [rows[0]] + [row for row in rows[1:] if int(row[epoch]) < trainer.current_epoch]
-        buffer = io.StringIO()
-        csv.writer(buffer).writerows(kept)
-        atomic_write_text(self.csv_path, buffer.getvalue())
+        """Drop records of epochs this fit trains (again): those after a resumed checkpoint."""
+        keep_csv_rows(self.csv_path, rows_before_epoch(trainer.current_epoch))
 
     def on_train_batch_end(
         self, trainer: Trainer, pl_module: LightningModule, outputs: Any, batch: Any, batch_idx: int

@@ -33,27 +33,35 @@ def write_cache(splits: DigitSplits, path: Path) -> None:
     atomic_write(path, lambda handle: torch.save(payload, handle))
 
 
-def read_cache(path: Path, train_per_class: int, test_per_class: int) -> DigitSplits | None:
-    """Load the cache if it exists, is of this format version, matches its checksum and counts.
+class UnusableCacheError(Exception):
+    """The cache file exists but cannot be used; the message says why."""
 
-    Returns None when the cache is absent or unusable, so the caller rebuilds it.
+
+def read_cache(path: Path, train_per_class: int, test_per_class: int) -> DigitSplits | None:
+    """Load the cache: None if it does not exist.
+
+    Raises `UnusableCacheError` when it is of another format or version, fails its checksum
+    (damaged, or partly overwritten) or holds other image counts than asked for.
     """
     if not path.is_file():
         return None
     try:
         payload = torch.load(path, weights_only=True)
-    except Exception:  # a file of another format or a foreign file: rebuild rather than crash
-        return None
+    except Exception as error:  # a file of another format or a foreign file
+        raise UnusableCacheError(f"it cannot be read ({type(error).__name__})") from error
     if not isinstance(payload, dict) or payload.get("format_version") != CACHE_FORMAT_VERSION:
-        return None
+        raise UnusableCacheError(f"it is not of cache format {CACHE_FORMAT_VERSION}")
     if any(name not in payload for name in _ARRAY_FIELDS) or payload.get("sha256") != _checksum(
         payload
     ):
-        return None
+        raise UnusableCacheError("it fails its sha256 checksum (damaged or partly overwritten)")
     splits = DigitSplits(*(payload[name].numpy() for name in _ARRAY_FIELDS))
     expected = {"train": train_per_class, "test": test_per_class}
     for split, per_class in expected.items():
         counts = np.bincount(getattr(splits, f"{split}_labels"), minlength=10)
         if not np.all(counts == per_class):
-            return None
+            raise UnusableCacheError(
+                f"it holds {split} images per class {counts.tolist()}, not {per_class} each "
+                f"(data.{split}_per_class)"
+            )
     return splits

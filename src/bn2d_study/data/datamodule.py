@@ -15,7 +15,7 @@ from bn2d_study.data.archive import (
     DigitSplits,
 )
 from bn2d_study.data.device_batches import DeviceBatches
-from bn2d_study.data.in_memory import InMemoryDigits, batch_loader
+from bn2d_study.data.in_memory import InMemoryDigits, balanced_subset, batch_loader
 from bn2d_study.data.source import prepare_digits
 from bn2d_study.errors import ConfigError
 
@@ -156,16 +156,38 @@ class HindiDigitsDataModule(LightningDataModule):
             self.hparams.pin_memory,
         )
 
+    def _evaluated(self, dataset: InMemoryDigits | None, limit: int | float | None) -> InMemoryDigits:
+        """The part of an evaluation set that a trainer limited to `limit` batches evaluates.
+
+        Lightning would take the first batches; in this class-sorted data those hold one or
+        two digits, and the accuracy comes out near 0 or 1. Instead, a short evaluation sees a
+        class-balanced subset of the same size, drawn with `split_seed` (the same for every
+        run), classes interleaved. Without a limit the set is evaluated whole, in order.
+        """
+        assert dataset is not None, "call setup() first"
+        batches = -(-len(dataset) // self.hparams.batch_size)
+        if limit is None or isinstance(limit, bool):
+            return dataset
+        wanted = limit if isinstance(limit, int) else int(batches * limit)
+        if not 0 < wanted < batches:
+            return dataset
+        size = wanted * self.hparams.batch_size
+        indices = balanced_subset(dataset.labels, size, self.hparams.split_seed)
+        return InMemoryDigits(
+            dataset.images[indices], dataset.labels[indices], dataset.mean, dataset.std
+        )
+
     def train_dataloader(self) -> DataLoader | DeviceBatches:
         """Shuffled train batches, in the order `DataLoader(shuffle=True)` gives."""
         return self._loader(self.train_set, shuffle=True)
 
     def val_dataloader(self) -> list[DataLoader | DeviceBatches]:
         """Validation part of Train (if any), then Test: both are evaluated every epoch."""
-        if self.hparams.val_fraction > 0:
-            return [self._loader(self.val_set, False), self._loader(self.test_set, False)]
-        return [self._loader(self.test_set, False)]
+        limit = self.trainer.limit_val_batches if self.trainer is not None else None
+        sets = [self.val_set, self.test_set] if self.hparams.val_fraction > 0 else [self.test_set]
+        return [self._loader(self._evaluated(s, limit), shuffle=False) for s in sets]
 
     def test_dataloader(self) -> DataLoader | DeviceBatches:
-        """Test, in order."""
-        return self._loader(self.test_set, shuffle=False)
+        """Test, in order (a balanced subset when the trainer limits its batches)."""
+        limit = self.trainer.limit_test_batches if self.trainer is not None else None
+        return self._loader(self._evaluated(self.test_set, limit), shuffle=False)

@@ -57,3 +57,21 @@ def batch_loader(
         pin_memory=pin_memory,
         persistent_workers=num_workers > 0,
     )
+
+
+def balanced_subset(labels: Tensor, size: int, seed: int) -> Tensor:
+    """`size` indices with the classes as equally represented as possible, drawn with `seed`.
+
+    Each class's indices are shuffled by their own generator, then taken in turn (one of each
+    class, then the next of each, ...), so any prefix of the result is balanced too.
+    """
+    generator = torch.Generator().manual_seed(seed)
+    per_class = [
+        members[torch.randperm(len(members), generator=generator)]
+        for members in (torch.nonzero(labels == c).flatten() for c in labels.unique().tolist())
+    ]
+    rounds = max(len(members) for members in per_class)
+    interleaved = [
+        members[i : i + 1] for i in range(rounds) for members in per_class if i < len(members)
+    ]
+    return torch.cat(interleaved)[:size]

@@ -13,8 +13,9 @@ from filelock import FileLock
 from torchvision.datasets.utils import download_url
 
 from bn2d_study.data.archive import DigitSplits, read_digit_archive
-from bn2d_study.data.cache import read_cache, write_cache
+from bn2d_study.data.cache import UnusableCacheError, read_cache, write_cache
 from bn2d_study.errors import DatasetUnavailableError
+from bn2d_study.utils.atomic_write import umask_file_mode
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +54,18 @@ def download_archive(url: str, data_dir: Path) -> Path:
     return target
 
 
+def _usable_cache(
+    path: Path, train_per_class: int, test_per_class: int, warn: bool
+) -> DigitSplits | None:
+    """The cache's splits, or None to build it; with `warn`, say why an existing one is unused."""
+    try:
+        return read_cache(path, train_per_class, test_per_class)
+    except UnusableCacheError as problem:
+        if warn:
+            log.warning("The data cache %s is unusable: %s. Rebuilding it.", path, problem)
+        return None
+
+
 def prepare_digits(
     data_dir: Path,
     archive: Path | None,
@@ -66,13 +79,13 @@ def prepare_digits(
     A file lock makes concurrent sweep jobs build the cache once; the others wait and reuse it.
     """
     cache_path = data_dir / CACHE_FILE_NAME
-    splits = read_cache(cache_path, train_per_class, test_per_class)
+    splits = _usable_cache(cache_path, train_per_class, test_per_class, warn=False)
     if splits is not None:
         return splits
     data_dir.mkdir(parents=True, exist_ok=True)
-    with FileLock(str(cache_path) + ".lock"):
+    with FileLock(str(cache_path) + ".lock", mode=umask_file_mode()):
         # Another job may have built it while this one waited for the lock.
-        splits = read_cache(cache_path, train_per_class, test_per_class)
+        splits = _usable_cache(cache_path, train_per_class, test_per_class, warn=True)
         if splits is not None:
             return splits
         source = archive if archive is not None else download_archive(url, data_dir)

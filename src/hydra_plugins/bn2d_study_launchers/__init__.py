@@ -1,0 +1,1 @@
+"""Hydra launchers of the bn2d-study template (Hydra loads launchers from `hydra_plugins`)."""

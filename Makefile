@@ -35,9 +35,11 @@ test:  ## the default test suite (a few minutes)
 test-slow:  ## long end-to-end tests
 	$(BIN)/python -m pytest -m slow
 
-test-slurm:  ## sweeps through a real single-node SLURM cluster (as root: installs and starts it, then stops it)
+test-slurm:  ## sweeps through a real single-node SLURM cluster, with and without accounting (as root)
 	bash scripts/slurm-local.sh up
-	$(BIN)/python -m pytest -m slurm; status=$$?; bash scripts/slurm-local.sh down; exit $$status
+	$(BIN)/python -m pytest -m slurm -s; status=$$?; bash scripts/slurm-local.sh down; exit $$status
+	SLURM_LOCAL_ACCOUNTING=0 bash scripts/slurm-local.sh up
+	$(BIN)/python -m pytest -m slurm_no_accounting -s; status=$$?; bash scripts/slurm-local.sh down; exit $$status
 
 test-all:  ## everything
 	$(BIN)/python -m pytest -m ""

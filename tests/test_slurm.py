@@ -1,17 +1,23 @@
-"""Sweeps through a real SLURM cluster (scripts/slurm-local.sh up): each run is a SLURM job."""
+"""Sweeps through a real SLURM cluster (scripts/slurm-local.sh up): each run is a SLURM job.
+
+`make test-slurm` runs the `slurm` tests on a cluster with accounting (sacct works, as on most
+clusters), then restarts it without accounting for the `slurm_no_accounting` test.
+"""
 
 from __future__ import annotations
 
+import collections
 import json
 import os
 import shutil
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
-from conftest import launch, tiny_data_overrides
+from conftest import launch, make_dhcd_zip, read_metrics, tiny_data_overrides
 
-pytestmark = pytest.mark.slurm
+from bn2d_study.run_folder import read_run_status
 
 # Every wait is bounded: without accounting, submitit sees a job that SLURM killed as running
 # forever (../shared/docs/slurm-on-one-machine.md), so the sweep would never return.
@@ -25,17 +31,48 @@ def cluster_is_up() -> bool:
     return states.returncode == 0 and "idle" in states.stdout
 
 
-@pytest.fixture(autouse=True)
-def slurm_cluster() -> None:
+def accounting_works() -> bool:
+    return subprocess.run(["sacct", "-n", "-X"], capture_output=True).returncode == 0
+
+
+def require_cluster(with_accounting: bool) -> None:
+    """Skip (fail in CI) unless the local cluster is up, with or without accounting."""
+    problem = None
     if not cluster_is_up():
+        problem = "no idle SLURM node: run `sudo bash scripts/slurm-local.sh up` (make test-slurm)"
+    elif accounting_works() != with_accounting:
+        problem = f"this test needs a cluster {'with' if with_accounting else 'without'} accounting"
+        problem += " (SLURM_LOCAL_ACCOUNTING=0 scripts/slurm-local.sh up starts one without)"
+    if problem:
         if os.environ.get("CI"):
-            pytest.fail("no idle SLURM node: CI must run `bash scripts/slurm-local.sh up` first")
-        pytest.skip("no SLURM cluster: run `sudo bash scripts/slurm-local.sh up` (make test-slurm)")
+            pytest.fail(f"{problem}; CI's make test-slurm starts the cluster each test needs")
+        pytest.skip(problem)
 
 
+@pytest.fixture(scope="module")
+def small_archive(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """100 train and 10 test images per digit: a run of 6 epochs at batch 4 takes half a minute."""
+    return make_dhcd_zip(tmp_path_factory.mktemp("small") / "dhcd-small.zip", 100, 10)
+
+
+def slurm_sweep(args: list[str], cwd: Path) -> tuple[int, str]:
+    """Run a sweep through SLURM, bounded: cancel its jobs and fail if it outlives the bound."""
+    process = launch(args, cwd)
+    try:
+        output, _ = process.communicate(timeout=SWEEP_TIMEOUT_S)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        output, _ = process.communicate()
+        subprocess.run(["scancel", "--name=train"], check=False)
+        pytest.fail(f"the SLURM sweep did not finish in {SWEEP_TIMEOUT_S} s:\n{output[-3000:]}")
+    return process.returncode, output
+
+
+@pytest.mark.slurm
 def test_multirun_runs_each_job_as_a_slurm_job(tiny_archive: Path, tmp_path: Path) -> None:
+    require_cluster(with_accounting=True)
     sweep = tmp_path / "sweep"
-    process = launch(
+    code, output = slurm_sweep(
         [
             "-m",
             "hydra/launcher=submitit_slurm",
@@ -49,14 +86,7 @@ def test_multirun_runs_each_job_as_a_slurm_job(tiny_archive: Path, tmp_path: Pat
         ],
         tmp_path,
     )
-    try:
-        output, _ = process.communicate(timeout=SWEEP_TIMEOUT_S)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        output, _ = process.communicate()
-        subprocess.run(["scancel", "--name=train"], check=False)
-        pytest.fail(f"the SLURM sweep did not finish in {SWEEP_TIMEOUT_S} s:\n{output[-3000:]}")
-    assert process.returncode == 0, output[-4000:]
+    assert code == 0, output[-4000:]
 
     runs = sorted(p for p in sweep.iterdir() if p.is_dir() and not p.name.startswith("."))
     assert [r.name for r in runs] == [
@@ -76,3 +106,78 @@ def test_multirun_runs_each_job_as_a_slurm_job(tiny_archive: Path, tmp_path: Pat
         assert (sweep / ".submitit" / array_job).is_dir()
         assert (run / "csv" / "metrics.csv").is_file()
     assert len(job_ids) == 2  # two SLURM jobs, one per run
+
+
+def cancel_second_run_then_resume(
+    archive: Path, tmp_path: Path, launcher_args: list[str]
+) -> tuple[float, str]:
+    """Sweep two runs through SLURM, scancel the second mid-run; check the sweep and a resume.
+
+    Returns the seconds from the cancel to the sweep's return, and the sweep's output.
+    """
+    sweep = tmp_path / "sweep"
+    args = [
+        "-m",
+        "hydra/launcher=submitit_slurm",
+        "hydra.launcher.cpus_per_task=1",
+        "hydra.launcher.mem_gb=1",
+        "hydra.launcher.timeout_min=10",
+        "hydra.launcher.poll_s=2",
+        *launcher_args,
+        "seed=1,2",
+        "trainer.max_epochs=6",
+        "data.batch_size=4",
+        "print_config=false",
+        "trainer.enable_progress_bar=false",
+        f"hydra.sweep.dir={sweep}",
+        *tiny_data_overrides(archive, tmp_path / "data", 100, 10),
+    ]
+    process = launch(args, tmp_path)
+    victim = sweep / "1_seed=2,max_epochs=6,batch_size=4"
+    deadline = time.monotonic() + SWEEP_TIMEOUT_S
+    while not (victim / "csv" / "metrics.csv").is_file():  # its first epoch is recorded
+        assert process.poll() is None and time.monotonic() < deadline
+        time.sleep(0.5)
+    job = json.loads((victim / "run.lock").read_text())["slurm_job_id"]
+    subprocess.run(["scancel", job], check=True)
+    cancelled_at = time.monotonic()
+    output, _ = process.communicate(timeout=SWEEP_TIMEOUT_S)
+    returned_after = time.monotonic() - cancelled_at
+    assert process.returncode == 1, output[-3000:]
+    assert "1 of 2 runs did not finish" in output and "1_seed=2,max_epochs=6,batch_size=4" in output
+    first = sweep / "0_seed=1,max_epochs=6,batch_size=4"
+    assert read_run_status(first)["status"] == "completed"  # type: ignore[index]
+    first_status = (first / "run_status.json").stat().st_mtime_ns
+
+    code, resumed = slurm_sweep([*args, "resume=true"], tmp_path)
+    assert code == 0, resumed[-3000:]
+    assert "All 2 runs of" in resumed
+    assert (first / "run_status.json").stat().st_mtime_ns == first_status  # skipped
+    assert read_run_status(victim)["status"] == "completed"  # type: ignore[index]
+    epochs = collections.Counter(r["epoch"] for r in read_metrics(victim) if r.get("train/loss"))
+    assert epochs == {str(e): 1 for e in range(6)}
+    return returned_after, output
+
+
+@pytest.mark.slurm
+def test_a_cancelled_job_ends_the_sweep_soon_and_resume_completes_it(
+    small_archive: Path, tmp_path: Path
+) -> None:
+    require_cluster(with_accounting=True)
+    returned_after, output = cancel_second_run_then_resume(small_archive, tmp_path, [])
+    assert "scheduler state CANCELLED" in output
+    print(f"the sweep returned {returned_after:.1f} s after the scancel")
+    assert returned_after < 120
+
+
+@pytest.mark.slurm_no_accounting
+def test_without_accounting_a_cancelled_job_ends_the_sweep_after_lost_after_s(
+    small_archive: Path, tmp_path: Path
+) -> None:
+    require_cluster(with_accounting=False)
+    returned_after, output = cancel_second_run_then_resume(
+        small_archive, tmp_path, ["hydra.launcher.lost_after_s=15"]
+    )
+    assert "not in squeue for 15 s and no result" in output
+    print(f"the sweep returned {returned_after:.1f} s after the scancel")
+    assert returned_after < 120

@@ -14,17 +14,15 @@ from bn2d_study.errors import ConfigError, StudyError, as_resource_error
 
 
 def _leaves(section: Any, prefix: str) -> dict[str, Any]:
-    """Dotted key -> value of every scalar in a config section."""
+    """Dotted key -> value of every scalar (or list) in a config section."""
     if isinstance(section, DictConfig | ListConfig):
         section = OmegaConf.to_container(section, resolve=False)
-    if isinstance(section, dict):
-        out: dict[str, Any] = {}
-        for key, value in section.items():
-            out.update(_leaves(value, f"{prefix}.{key}"))
-        return out
-    if isinstance(section, list):
+    if not isinstance(section, dict):
         return {prefix: section}
-    return {prefix: section}
+    out: dict[str, Any] = {}
+    for key, value in section.items():
+        out.update(_leaves(value, f"{prefix}.{key}"))
+    return out
 
 
 def _root_cause(error: BaseException) -> BaseException:
@@ -40,26 +38,28 @@ def _text(value: Any) -> str:
     return str(value)
 
 
-def guilty_key(section_key: str, section: Any, message: str) -> tuple[str, Any]:
-    """The key of `section` whose value the error message quotes, else the section itself.
+def guilty_key(section_key: str, section: Any, message: str) -> tuple[str, Any] | None:
+    """The key of `section` (and its value) that the error message quotes, if one does.
 
-    Among keys whose value appears in the message as a whole word, one whose name also
-    appears wins (`lr` in "Invalid learning rate" does not, but its value -1 does).
+    A key whose value appears in the message as a whole word is preferred, and among those
+    one whose name appears too (`-1` in "Invalid learning rate: -1"); else a key whose name
+    alone appears ("unexpected keyword argument 'bogus'").
     """
     leaves = {k: v for k, v in _leaves(section, section_key).items() if not k.endswith("_")}
-    candidates = [
+
+    def quoted(text: str) -> bool:
+        return re.search(rf"(?<![\w.-]){re.escape(text)}(?![\w.])", message) is not None
+
+    by_value = [
         key
         for key, value in leaves.items()
-        if value is not None
-        and not isinstance(value, list)
-        and re.search(rf"(?<![\w.-]){re.escape(_text(value))}(?![\w.])", message)
+        if value not in (None, "") and not isinstance(value, list) and quoted(_text(value))
     ]
-    named = [k for k in candidates if re.search(rf"\b{re.escape(k.rsplit('.', 1)[-1])}\b", message)]
-    for choice in (named, candidates):
+    by_name = [key for key in leaves if quoted(key.rsplit(".", 1)[-1])]
+    for choice in ([k for k in by_value if k in by_name], by_value, by_name):
         if len(choice) == 1:
             return choice[0], leaves[choice[0]]
-    target = OmegaConf.select(section, "_target_") if isinstance(section, DictConfig) else None
-    return section_key, f"<{target}>" if target else "<section>"
+    return None
 
 
 @contextmanager
@@ -79,9 +79,18 @@ def config_key_errors(section_key: str, section: Any) -> Iterator[None]:
             raise resource from error
         cause = _root_cause(error)
         message = " ".join(str(cause).split()) or type(cause).__name__
-        key, value = guilty_key(section_key, section, message)
+        guilty = guilty_key(section_key, section, message)
+        if guilty is not None:
+            key, value = guilty
+            where = f"{key}={_text(value)}"
+        else:
+            key = section_key
+            target = (
+                OmegaConf.select(section, "_target_") if isinstance(section, DictConfig) else None
+            )
+            where = f"{section_key} ({target})" if target else section_key
         raise ConfigError(
-            f"{key}={_text(value)}: {message} ({type(cause).__name__} while building "
-            f"{section_key}). Fix it on the command line ({key}=...) or in its YAML file under "
-            f"configs/; HYDRA_FULL_ERROR=1 shows the traceback."
+            f"{where}: {message} ({type(cause).__name__} while building {section_key}). Fix it "
+            f"on the command line ({key}=...) or in its YAML file under configs/; "
+            f"HYDRA_FULL_ERROR=1 shows the traceback."
         ) from error

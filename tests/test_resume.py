@@ -12,8 +12,7 @@ from pathlib import Path
 import pytest
 from conftest import finish, launch, make_dhcd_zip, tiny_data_overrides
 
-from bn2d_study.analysis.runs import read_epoch_metrics
-from bn2d_study.run_folder import METRICS_CSV
+from bn2d_study.run_folder import GONE, METRICS_CSV, read_epoch_metrics, run_state
 
 TRAIN_PER_CLASS, TEST_PER_CLASS = 100, 10
 
@@ -113,11 +112,13 @@ def test_killed_multirun_resumes_to_the_results_of_an_uninterrupted_run(
     assert status(first)["status"] == "completed"
     assert not (victim / "run_status.json").exists()
     assert (victim / "checkpoints" / "last.ckpt").is_file()
+    assert run_state(victim)[0] == GONE  # its lock names a process that no longer exists
     assert not list(sweep.glob("2_*"))
     first_run_files = run_outputs(first)
 
     output = finish(launch([*sweep_args, "resume=true"], tmp_path))
     assert "completed before; skipped (resume=true)" in output
+    assert f"Took over {victim} from host" in output  # the killed process's stale lock
     assert f"Resuming from {victim / 'checkpoints' / 'last.ckpt'}" in output
     assert run_outputs(first) == first_run_files  # nothing of the completed run was redone
     assert status(job_folder(sweep, 2))["status"] == "completed"

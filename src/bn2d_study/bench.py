@@ -38,7 +38,6 @@ from torch import Tensor, nn
 from torch.utils.data import DataLoader
 from torchvision import datasets, transforms
 
-from bn2d_study.analysis.runs import read_epoch_metrics
 from bn2d_study.data.archive import (
     DHCD_URL,
     TEST_IMAGES_PER_CLASS,
@@ -47,7 +46,7 @@ from bn2d_study.data.archive import (
 )
 from bn2d_study.data.source import prepare_digits
 from bn2d_study.models.cnn import build_cnn
-from bn2d_study.run_folder import METRICS_CSV
+from bn2d_study.run_folder import METRICS_CSV, read_epoch_metrics
 from bn2d_study.training import train
 from bn2d_study.utils.atomic_write import atomic_write_text
 from bn2d_study.utils.compose import train_config_composer

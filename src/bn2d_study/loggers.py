@@ -6,9 +6,9 @@ import csv
 import io
 import warnings
 from pathlib import Path
-from typing import Any
 
 from lightning.fabric.loggers.logger import rank_zero_experiment
+from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.loggers import CSVLogger
 from lightning.pytorch.loggers.csv_logs import ExperimentWriter
 
@@ -27,13 +27,14 @@ class ResumableCSVLogger(CSVLogger):
     the epochs a checkpoint holds are on disk with it.
     """
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self._resume_epoch: int | None = None
+    @property
+    def metrics_path(self) -> Path:
+        """The `metrics.csv` this logger writes."""
+        return Path(self.log_dir) / ExperimentWriter.NAME_METRICS_FILE
 
     def resume_at_epoch(self, epoch: int) -> None:
-        """This run (re)trains from `epoch` on: earlier processes' rows of later epochs go."""
-        self._resume_epoch = epoch
+        """Drop the file's rows of `epoch` and later (and of the final test): they are redone."""
+        keep_csv_rows(self.metrics_path, rows_before_epoch(epoch))
 
     @property
     @rank_zero_experiment
@@ -41,9 +42,7 @@ class ResumableCSVLogger(CSVLogger):
         """The writer, knowing the columns already in the file."""
         if self._experiment is None:
             self._fs.makedirs(self.root_dir, exist_ok=True)
-            path = Path(self.log_dir) / ExperimentWriter.NAME_METRICS_FILE
-            if self._resume_epoch is not None:
-                keep_csv_rows(path, rows_before_epoch(self._resume_epoch))
+            path = self.metrics_path
             earlier = path.read_text() if path.is_file() else None
             with warnings.catch_warnings():
                 # Its warning says the earlier rows will be deleted: not so here.
@@ -55,7 +54,7 @@ class ResumableCSVLogger(CSVLogger):
             self._experiment = writer
         return self._experiment
 
-    def after_save_checkpoint(self, checkpoint_callback: Any) -> None:
+    def after_save_checkpoint(self, checkpoint_callback: ModelCheckpoint) -> None:
         """Write the buffered rows: a run killed later resumes from this checkpoint."""
         super().after_save_checkpoint(checkpoint_callback)
         self.save()

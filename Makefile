@@ -26,8 +26,8 @@ report:  ## figures and summary of a run or multirun folder: make report DIR=log
 	$(if $(DIR),,$(error give the folder to report on: make report DIR=logs/multiruns/<sweep>))
 	$(BIN)/python -m bn2d_study.report $(DIR) $(REPORT_ARGS)
 
-bench:  ## training speed: the study's loop vs in-memory loop vs this project (BENCH_ARGS="--epochs 5")
-	$(BIN)/python -m bn2d_study.bench $(BENCH_ARGS)
+bench:  ## whole runs of this project against plain loops, start-up, per-step overhead (BENCH_ARGS=...)
+	$(BIN)/python -m benchmarks.bench $(BENCH_ARGS)
 
 test:  ## the default test suite (a few minutes)
 	$(BIN)/python -m pytest

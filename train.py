@@ -1,4 +1,8 @@
-"""Train the study's CNN: `python train.py [overrides]`; a sweep: `python train.py -m ...`."""
+"""Train the study's CNN: `python train.py [overrides]`; a sweep: `python train.py -m ...`.
+
+Torch and Lightning are imported only once the config has been composed (and, for a single
+run, checked): `--help` and a mistyped value answer in about a second.
+"""
 
 import logging
 import os
@@ -9,13 +13,11 @@ from pathlib import Path
 import hydra
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
-from lightning.pytorch.utilities.exceptions import SIGTERMException
 from omegaconf import DictConfig
 
-from bn2d_study.config_schema import register_configs
+from bn2d_study.config_schema import register_configs, validate_config
 from bn2d_study.errors import RunFolderInUseError, StudyError
 from bn2d_study.sweep_summary import SweepIncompleteError
-from bn2d_study.training import train
 from bn2d_study.utils.resolvers import register_resolvers
 
 # Our launcher configs extend the submitit plugin's schemas under the plugin's names, on purpose
@@ -33,6 +35,11 @@ def main(cfg: DictConfig) -> float:
     """Run one job; returns the last epoch's validation accuracy (for Hydra sweepers)."""
     multirun = HydraConfig.get().mode == RunMode.MULTIRUN
     try:
+        if not multirun:
+            # Before torch and Lightning load (seconds); a sweep's job records it instead.
+            validate_config(cfg)
+        from bn2d_study.training import train
+
         metrics = train(cfg)
     except StudyError as error:
         if os.environ.get("HYDRA_FULL_ERROR") == "1":
@@ -46,7 +53,11 @@ def main(cfg: DictConfig) -> float:
             raise SweepIncompleteError(str(error)) from None
         # Recorded in the run's run_status.json: the sweep goes on, and its summary names it.
         return float("nan")
-    except SIGTERMException:
+    except Exception as error:
+        from lightning.pytorch.utilities.exceptions import SIGTERMException
+
+        if not isinstance(error, SIGTERMException):
+            raise
         # Lightning's own exit code for it is 0; schedulers must see that the run did not finish.
         log.warning("Stopped by SIGTERM; the same command with resume=true continues the run.")
         raise SystemExit(128 + signal.SIGTERM) from None

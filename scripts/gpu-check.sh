@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The speed checks that need a GPU, as one command for a machine with one CUDA device:
-#   1. `python -m bn2d_study.bench` on the device (variants a, b, c; BN off and on);
+#   1. `python -m benchmarks.bench` on the device (plain loops and this project; BN off and on);
 #   2. one 30-epoch study run (experiment=paper, batch 32): its wall time;
 #   3. the 20 runs of 10 seeds x BN on/off, packed N_JOBS at a time onto the one device by the
 #      joblib launcher: their wall time, then the report of the sweep.
@@ -8,7 +8,7 @@
 # Usage: DHCD_ARCHIVE=<local dhcd-digits.zip> bash scripts/gpu-check.sh [OUT_DIR] [N_JOBS]
 # Writes OUT_DIR/device.txt, OUT_DIR/bench.md and OUT_DIR/timings.txt; the runs go to
 # OUT_DIR/single and OUT_DIR/sweep. For a smoke test without a GPU:
-#   DEVICE=cpu EXTRA="debug=fast" BENCH_ARGS="--variants bc --epochs 1 --warmup 0 --rounds 1"
+#   DEVICE=cpu EXTRA="debug=fast" BENCH_ARGS="--variants cd --epochs 1 --warmup 0 --rounds 1"
 # Set PYTHON to the interpreter that has the requirements (default: python3).
 set -euo pipefail
 
@@ -22,7 +22,7 @@ trainer=$([ "$device" = cuda ] && echo gpu || echo cpu)
 read -r -a extra <<<"${EXTRA:-}"
 read -r -a bench_args <<<"${BENCH_ARGS:-}"
 # Run from the checkout without installing it (the device machine has the libraries only).
-export PYTHONPATH="$PWD/src${PYTHONPATH:+:$PYTHONPATH}"
+export PYTHONPATH="$PWD/src:$PWD${PYTHONPATH:+:$PYTHONPATH}"
 mkdir -p "$out"
 out=$(cd "$out" && pwd)
 
@@ -36,7 +36,7 @@ else
 fi
 "$python" -c 'import torch; print("torch", torch.__version__)' | tee -a "$out/device.txt"
 
-"$python" -m bn2d_study.bench --device "$device" --archive "$archive" \
+"$python" -m benchmarks.bench --device "$device" --archive "$archive" \
     --data-dir "$out/data" --output "$out/bench.md" "${bench_args[@]}"
 
 common=(experiment=paper "trainer=$trainer" print_config=false "data.archive=$archive"

@@ -1,4 +1,4 @@
-"""`python -m bn2d_study.bench` end to end on a tiny archive (the real targets need real data)."""
+"""`python -m benchmarks.bench` end to end on a tiny archive (the real targets need real data)."""
 
 from __future__ import annotations
 
@@ -10,12 +10,15 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import PROJECT_ROOT, TINY_TEST_PER_CLASS, TINY_TRAIN_PER_CLASS
+from conftest import PROJECT_ROOT, TINY_TEST_PER_CLASS, TINY_TRAIN_PER_CLASS, tiny_data_overrides
 
-from bn2d_study.bench import BenchResult, main, throughput_ratio
+from benchmarks.bench import StepTimer, VariantResult, main, project_run, ratio
+
+TINY_ARGS = ["--train-per-class", str(TINY_TRAIN_PER_CLASS)]
+TINY_ARGS += ["--test-per-class", str(TINY_TEST_PER_CLASS)]
 
 
-def test_bench_runs_all_variants_and_writes_its_table(
+def test_bench_runs_every_variant_and_writes_its_tables(
     tiny_archive: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     output = tmp_path / "bench.md"
@@ -25,16 +28,15 @@ def test_bench_runs_all_variants_and_writes_its_table(
             str(tiny_archive),
             "--data-dir",
             str(tmp_path / "data"),
-            "--train-per-class",
-            str(TINY_TRAIN_PER_CLASS),
-            "--test-per-class",
-            str(TINY_TEST_PER_CLASS),
+            *TINY_ARGS,
             "--epochs",
-            "2",
+            "1",
             "--warmup",
             "1",
             "--rounds",
             "2",
+            "--startup-repeats",
+            "1",
             "--output",
             str(output),
         ]
@@ -42,29 +44,55 @@ def test_bench_runs_all_variants_and_writes_its_table(
     assert code == 0
     table = output.read_text()
     assert table in capsys.readouterr().out
-    assert "median of 2 rounds x 2 epochs, each round after 1 warm-up" in table
-    rows = [line for line in table.splitlines() if line.startswith("| (")]
-    assert len(rows) == 6  # (a), (b), (c) for BN off and on
-    for row in rows:
-        cells = [c.strip() for c in row.strip("|").split("|")]
-        images_per_s, epoch_s, eval_s, peak = (float(c) for c in cells[2:])
-        assert images_per_s > 0 and epoch_s > 0 and eval_s > 0 and peak >= 0
-        # throughput is the train images over the median epoch
-        assert images_per_s == pytest.approx(10 * TINY_TRAIN_PER_CLASS / epoch_s, rel=0.05, abs=1)
-    ratios = re.findall(r"BN (on|off): c/(a|b) = ([0-9.]+)", table)
-    assert len(ratios) == 4 and all(float(value) > 0 for *_, value in ratios)
+    rows = re.findall(
+        r"^\| \(([a-e])\) .* \| (on|off) \| ([0-9.]+) \| ([0-9., ]+) \|$", table, re.M
+    )
+    assert sorted((v, bn) for v, bn, *_ in rows) == sorted(
+        (v, bn) for v in "abcde" for bn in ("on", "off")
+    )
+    for *_, whole, rounds in rows:
+        assert float(whole) > 0 and len(rounds.split(",")) == 2
+    ratios = re.findall(r"BN (on|off): ([a-e])/([a-e]) = ([0-9.]+)", table)
+    assert {(f, r) for _, f, r, _ in ratios} == {("c", "a"), ("c", "b"), ("d", "a"), ("e", "c")}
+    assert len(re.findall(r"run-to-run spread of \(c\)", table)) == 2
+    steps = re.findall(
+        r"^\| \((b|c)\) [^|]+ \| ([0-9.]+) \| ([0-9.]+) \| ([0-9.]+) \| ([0-9.]+) \|", table, re.M
+    )
+    assert len(steps) == 2
+    for _, total, forward, backward, optimizer in steps:
+        assert 0 < float(forward) + float(backward) + float(optimizer) < float(total)
+    assert re.search(r"framework overhead: [+-][0-9.]+ ms per step", table)
+    for name in ("train.py --help", "a config error", "start to first step"):
+        assert re.search(rf"\| {re.escape(name)}[^|]* \| [0-9.]+ \|", table), name
+
+
+def test_step_timer_counts_whole_steps_after_the_first_epoch(
+    tiny_archive: Path, tmp_path: Path
+) -> None:
+    overrides = [
+        "trainer.max_epochs=3",
+        "data.batch_size=16",  # 120 train images at val_fraction 0.1: 7 batches an epoch
+        "trainer=cpu",
+        "print_config=false",
+        "test=false",
+        *tiny_data_overrides(tiny_archive, tmp_path / "data"),
+    ]
+    timer = project_run(overrides, tmp_path / "run", "benchmarks.bench.StepTimer")
+    assert isinstance(timer, StepTimer)
+    # A step runs from one batch start to the next: 6 whole steps in each of epochs 1 and 2.
+    assert timer.times.steps == 12
+    parts = timer.times.forward + timer.times.backward + timer.times.optimizer
+    assert 0 < parts < timer.times.total
 
 
 def test_ratio_is_the_median_of_the_rounds_ratios() -> None:
     """A round spoiled by a slow spell (the second) does not decide the ratio."""
-    eval_s = [[0.1], [0.1], [0.1]]
-    ours = BenchResult("c", False, 100, [[1.0, 1.0], [2.0, 2.2], [1.0, 1.1]], eval_s, 0)
-    plain = BenchResult("b", False, 100, [[0.9, 0.9], [0.9, 0.9], [0.9, 0.9]], eval_s, 0)
-    ratio, by_round = throughput_ratio(ours, plain)
+    ours = VariantResult("c", False, [[1.0, 1.0], [2.0, 2.2], [1.0, 1.1]])
+    plain = VariantResult("a", False, [[0.9, 0.9], [0.9, 0.9], [0.9, 0.9]])
+    value, by_round = ratio(ours, plain)
     assert by_round == pytest.approx([0.9, 0.9 / 2.1, 0.9 / 1.05])
-    assert ratio == pytest.approx(0.9 / 1.05)
-    assert ours.epoch_s == [1.0, 1.0, 2.0, 2.2, 1.0, 1.1]
-    assert ours.images_per_s == pytest.approx(100 / 1.05)
+    assert value == pytest.approx(0.9 / 1.05)
+    assert ours.epoch_s == pytest.approx(1.05)
 
 
 @pytest.mark.slow
@@ -73,8 +101,6 @@ def test_gpu_check_script_runs_end_to_end_in_its_cpu_smoke_form(
 ) -> None:
     """`scripts/gpu-check.sh`: device info, bench, one timed run, the timed 20-run sweep, report."""
     out = tmp_path / "gpu-check"
-    per_class = ["--train-per-class", str(TINY_TRAIN_PER_CLASS)]
-    per_class += ["--test-per-class", str(TINY_TEST_PER_CLASS)]
     env = {
         **os.environ,
         "DHCD_ARCHIVE": str(tiny_archive),
@@ -82,7 +108,9 @@ def test_gpu_check_script_runs_end_to_end_in_its_cpu_smoke_form(
         "PYTHON": sys.executable,
         "EXTRA": f"debug=fast data.train_per_class={TINY_TRAIN_PER_CLASS} "
         f"data.test_per_class={TINY_TEST_PER_CLASS}",
-        "BENCH_ARGS": " ".join(["--variants bc --epochs 1 --warmup 0 --rounds 1", *per_class]),
+        "BENCH_ARGS": " ".join(
+            ["--variants cd --epochs 1 --warmup 0 --rounds 1 --startup-repeats 0", *TINY_ARGS]
+        ),
     }
     result = subprocess.run(
         ["bash", "scripts/gpu-check.sh", str(out), "2"],
@@ -94,7 +122,9 @@ def test_gpu_check_script_runs_end_to_end_in_its_cpu_smoke_form(
     )
     assert result.returncode == 0, (result.stdout + result.stderr)[-4000:]
     assert "torch" in (out / "device.txt").read_text()
-    assert re.search(r"BN on: c/b = [0-9.]+", (out / "bench.md").read_text())
+    assert re.search(
+        r"\| \(c\) this project, default config \| on \| [0-9.]+", (out / "bench.md").read_text()
+    )
     timings = (out / "timings.txt").read_text()
     assert re.search(r"one study run \(experiment=paper, BN on\): [0-9.]+ s wall", timings)
     assert re.search(r"20 runs \(10 seeds x BN on/off, 2 at a time\): [0-9.]+ s wall", timings)

@@ -14,10 +14,10 @@ from omegaconf import OmegaConf
 from bn2d_study.config_schema import validate_config
 from bn2d_study.data import HindiDigitsDataModule
 from bn2d_study.errors import ConfigError
+from bn2d_study.lightning_speedups import NullProfiler
 from bn2d_study.models import DigitClassifier
 from bn2d_study.utils.compose import CONFIG_DIR
 from bn2d_study.utils.compose import TrainConfigComposer as Compose
-from bn2d_study.utils.null_profiler import NullProfiler
 from bn2d_study.utils.resolvers import run_name, unique_id
 
 

@@ -24,7 +24,8 @@ from torch.utils.data import DataLoader, TensorDataset
 from torchvision import datasets, transforms
 
 from bn2d_study.data import cache as cache_module
-from bn2d_study.data.archive import DHCD_URL, read_digit_archive
+from bn2d_study.data.archive import read_digit_archive
+from bn2d_study.data.dhcd import DHCD_URL
 from bn2d_study.data.source import CACHE_FILE_NAME, prepare_digits
 from bn2d_study.errors import ConfigError, DatasetUnavailableError
 

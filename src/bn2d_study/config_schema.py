@@ -15,7 +15,7 @@ from hydra_plugins.hydra_submitit_launcher.config import LocalQueueConf, SlurmQu
 from omegaconf import MISSING, DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-from bn2d_study.data.archive import DHCD_URL, TEST_IMAGES_PER_CLASS, TRAIN_IMAGES_PER_CLASS
+from bn2d_study.data.dhcd import DHCD_URL, TEST_IMAGES_PER_CLASS, TRAIN_IMAGES_PER_CLASS
 from bn2d_study.errors import ConfigError
 
 # OmegaConf 2.3 reads `Optional[X]` but not `X | None` in dataclass fields: hence `noqa: UP045`.
@@ -96,7 +96,7 @@ class ModelConfig:
     num_classes: int = 10
     optimizer: Any = MISSING
     scheduler: Any = None
-    channels_last: bool = False
+    channels_last: bool = True
     compile: bool = False
     compile_mode: Optional[str] = None  # noqa: UP045
 
@@ -252,6 +252,7 @@ class TrainConfig:
     ckpt_path: Optional[str] = None  # noqa: UP045
     resume: bool = False
     cudnn_deterministic: bool = False
+    trainer_speedups: bool = True
     print_config: bool = True
     torch_threads: Optional[int] = None  # noqa: UP045
     run_lock: RunLockConfig = field(default_factory=RunLockConfig)

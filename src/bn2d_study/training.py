@@ -20,6 +20,7 @@ from lightning.pytorch.loggers import WandbLogger
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 from omegaconf import DictConfig, OmegaConf
 
+from bn2d_study import lightning_speedups
 from bn2d_study.callbacks.divergence import TrainingDivergedError
 from bn2d_study.config_errors import config_key_errors
 from bn2d_study.config_schema import validate_config
@@ -179,6 +180,10 @@ def _fit_and_test(cfg: DictConfig, output_dir: Path) -> dict[str, float]:
 
 
 def _set_up_torch(cfg: DictConfig) -> None:
+    if cfg.trainer_speedups:
+        lightning_speedups.install()
+    else:
+        lightning_speedups.uninstall()
     if cfg.torch_threads is not None:
         torch.set_num_threads(cfg.torch_threads)
     if cfg.cudnn_deterministic:

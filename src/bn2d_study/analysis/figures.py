@@ -8,8 +8,8 @@ from collections.abc import Sequence
 import numpy as np
 from matplotlib.figure import Figure
 
-from bn2d_study.analysis.descent_plot import draw_descent_path
 from bn2d_study.analysis.summary import SettingSummary, mean_curve
+from bn2d_study.plots.descent_path import draw_descent_path
 
 
 def curve_figure(settings: Sequence[SettingSummary], key: str, ylabel: str) -> Figure:

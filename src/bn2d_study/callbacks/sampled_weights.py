@@ -12,7 +12,6 @@ from lightning.pytorch.loggers import TensorBoardLogger
 from lightning.pytorch.utilities import rank_zero_only
 from torch import Tensor, nn
 
-from bn2d_study.analysis.descent_plot import descent_path_figure
 from bn2d_study.errors import ConfigError
 from bn2d_study.run_folder import (
     SAMPLED_WEIGHTS_COLUMNS,
@@ -149,6 +148,9 @@ class SampledWeightsLogger(Callback):
         path = read_weight_path(self.csv_path)
         if not path:
             return
+        # Imported here: matplotlib takes a while to load, and only the end of fit needs it.
+        from bn2d_study.plots.descent_path import descent_path_figure
+
         w1, w2, loss = zip(*path, strict=True)
         title = f"{self.layer_name}.weight {list(self.indices[0])} vs {list(self.indices[1])}"
         fig = descent_path_figure(w1, w2, loss, title)

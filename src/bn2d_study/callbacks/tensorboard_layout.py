@@ -14,7 +14,7 @@ DEFAULT_CHARTS: dict[str, list[str]] = {
 
 
 class TensorBoardLayout(Callback):
-    """Write a custom-scalars layout into every TensorBoard log at the start of fit.
+    """Write a custom-scalars layout into every TensorBoard log after the first epoch of a fit.
 
     TensorBoard's CUSTOM SCALARS tab then shows, for all runs under `--logdir` at once, one
     chart per entry of `charts`, each with several metrics.
@@ -29,9 +29,17 @@ class TensorBoardLayout(Callback):
     ) -> None:
         self.category = category
         self.charts = dict(charts) if charts is not None else dict(DEFAULT_CHARTS)
+        self._written = False
 
-    def on_fit_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
-        """Log the layout (rank zero only: Lightning's loggers are no-ops elsewhere)."""
+    def on_train_epoch_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        """Log the layout once per fit, at its first epoch's end.
+
+        Not at the start of fit: writing is what opens TensorBoard's writer, whose import
+        takes a second that the first training step need not wait for.
+        """
+        if self._written:
+            return
+        self._written = True
         layout = {
             self.category: {title: ["Multiline", list(tags)] for title, tags in self.charts.items()}
         }

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-import re
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -11,19 +10,15 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from bn2d_study.errors import DatasetUnavailableError
-
-DHCD_URL = (
-    "https://archive.ics.uci.edu/static/public/389/devanagari+handwritten+character+dataset.zip"
+from bn2d_study.data.dhcd import (
+    DHCD_URL,
+    IMAGE_SIZE,
+    MEMBER_PATTERN,
+    NUM_CLASSES,
+    TEST_IMAGES_PER_CLASS,
+    TRAIN_IMAGES_PER_CLASS,
 )
-NUM_CLASSES = 10
-IMAGE_SIZE = 32
-TRAIN_IMAGES_PER_CLASS = 1700
-TEST_IMAGES_PER_CLASS = 300
-
-# `<anything>/Train/digit_7/123.png`; the official folders are `Train`/`Test`, but case varies
-# between copies of the data set, so match it case-insensitively.
-_MEMBER_PATTERN = re.compile(r"(?:^|/)(train|test)/digit_([0-9])/([^/]+\.png)$", re.IGNORECASE)
+from bn2d_study.errors import DatasetUnavailableError
 
 
 @dataclass(frozen=True)
@@ -40,7 +35,7 @@ def _digit_members(archive: zipfile.ZipFile) -> dict[str, list[tuple[int, str, s
     """Map split name to (label, file name, member name) for every digit PNG in the archive."""
     members: dict[str, list[tuple[int, str, str]]] = {"train": [], "test": []}
     for name in archive.namelist():
-        match = _MEMBER_PATTERN.search(name)
+        match = MEMBER_PATTERN.search(name)
         if match:
             split, digit, file_name = match.groups()
             members[split.lower()].append((int(digit), file_name, name))
@@ -53,12 +48,12 @@ def _open_dataset_zip(path: Path) -> zipfile.ZipFile:
     The UCI download wraps the data set zip inside another zip; a local copy may not.
     """
     outer = zipfile.ZipFile(path)
-    if any(_MEMBER_PATTERN.search(name) for name in outer.namelist()):
+    if any(MEMBER_PATTERN.search(name) for name in outer.namelist()):
         return outer
     for name in outer.namelist():
         if name.lower().endswith(".zip"):
             inner = zipfile.ZipFile(io.BytesIO(outer.read(name)))
-            if any(_MEMBER_PATTERN.search(n) for n in inner.namelist()):
+            if any(MEMBER_PATTERN.search(n) for n in inner.namelist()):
                 outer.close()
                 return inner
             inner.close()

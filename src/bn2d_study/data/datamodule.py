@@ -3,17 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import torch
 from lightning import LightningDataModule
 from torch.utils.data import DataLoader
 
-from bn2d_study.data.archive import (
-    DHCD_URL,
-    TEST_IMAGES_PER_CLASS,
-    TRAIN_IMAGES_PER_CLASS,
-    DigitSplits,
-)
+from bn2d_study.data.archive import DigitSplits
+from bn2d_study.data.dhcd import DHCD_URL, TEST_IMAGES_PER_CLASS, TRAIN_IMAGES_PER_CLASS
 from bn2d_study.data.device_batches import DeviceBatches
 from bn2d_study.data.in_memory import InMemoryDigits, balanced_subset, batch_loader
 from bn2d_study.data.source import prepare_digits
@@ -176,6 +173,13 @@ class HindiDigitsDataModule(LightningDataModule):
         return InMemoryDigits(
             dataset.images[indices], dataset.labels[indices], dataset.mean, dataset.std
         )
+
+    def transfer_batch_to_device(self, batch: Any, device: torch.device, dataloader_idx: int) -> Any:
+        """Batches held on the device (`device_resident`) are there already: no copy, no walk
+        through the batch's structure."""
+        if self.resident_device == device:
+            return batch
+        return super().transfer_batch_to_device(batch, device, dataloader_idx)
 
     def train_dataloader(self) -> DataLoader | DeviceBatches:
         """Shuffled train batches, in the order `DataLoader(shuffle=True)` gives."""

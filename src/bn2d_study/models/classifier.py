@@ -9,6 +9,7 @@ import torch
 from lightning import LightningModule
 from torch import Tensor, nn
 
+from bn2d_study.lightning_speedups import FastHookName
 from bn2d_study.models.cnn import build_cnn
 from bn2d_study.models.metrics import SplitMetrics
 
@@ -20,7 +21,7 @@ SchedulerFactory = Callable[[torch.optim.Optimizer], Any]
 METRIC_GROUPS = ("train", "val", "test", "best_ckpt")
 
 
-class DigitClassifier(LightningModule):
+class DigitClassifier(FastHookName, LightningModule):
     """The study's CNN (see `build_cnn`) with a `use_batchnorm` switch.
 
     Logs per epoch `train/loss` (plain mean of batch losses), `train/acc`, `val/loss`,
@@ -73,15 +74,6 @@ class DigitClassifier(LightningModule):
         # Keyed `<group>_metrics`: a bare "train" would clash with nn.Module.train.
         self.split_metrics = nn.ModuleDict({f"{g}_metrics": SplitMetrics() for g in METRIC_GROUPS})
         self.val_loader_groups: list[tuple[str, ...]] = [("val",), ("test",)]
-
-    def __setattr__(self, name: str, value: Any) -> None:
-        if name == "_current_fx_name":
-            # Lightning sets this string before and after each of the ~20 hooks of a step;
-            # nn.Module.__setattr__'s parameter/buffer/submodule checks made that ~60 us per
-            # step on CPU. A plain string needs none of them.
-            object.__setattr__(self, name, value)
-        else:
-            super().__setattr__(name, value)
 
     def forward(self, images: Tensor) -> Tensor:
         """Class logits for a batch of images (B, 1, 32, 32)."""

@@ -1,0 +1,1 @@
+"""Benchmarks of the template (not part of the installed package): `make bench`."""

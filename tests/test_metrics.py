@@ -29,6 +29,8 @@ def test_values_equal_torchmetrics_over_epochs_with_resets() -> None:
             ours.update(loss, logits, targets)
             mean.update(loss)
             accuracy.update(logits, targets)
+        # As torchmetrics' update wrapper would have it: counted, nothing cached.
+        assert ours.loss.update_count == ours.acc.update_count == mean.update_count == 20
         assert torch.equal(ours.loss.compute(), mean.compute())
         assert torch.equal(ours.acc.compute(), accuracy.compute())
         assert 0.0 < float(ours.acc.compute()) < 1.0
@@ -60,3 +62,16 @@ def test_update_does_not_keep_the_graph() -> None:
     metric = BatchMean()
     metric.update(logits.sum())
     assert not metric.total.requires_grad
+    split = SplitMetrics()
+    split.update(logits.sum(), logits, torch.zeros(4, dtype=torch.long))
+    assert not split.loss.total.requires_grad and not split.acc.correct.requires_grad
+
+
+def test_a_cached_result_is_dropped_by_the_next_update() -> None:
+    split = SplitMetrics()
+    for loss, logits, targets in random_batches(2, seed=5)[:1]:
+        split.update(loss, logits, targets)
+    first = split.loss.compute()  # torchmetrics caches this until the next update
+    loss, logits, targets = random_batches(2, seed=6)[1]
+    split.update(loss * 3, logits, targets)
+    assert not torch.equal(split.loss.compute(), first)

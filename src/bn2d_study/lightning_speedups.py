@@ -58,8 +58,10 @@ def _overrides_hook(callback: Callback, hook_name: str) -> bool:
     key = (type(callback), hook_name)
     found = _overrides.get(key)
     if found is None:
+        cls = type(callback)
         base = getattr(Callback, hook_name, None)
-        found = base is None or getattr(type(callback), hook_name, None) is not base
+        dynamic = cls.__getattribute__ is not object.__getattribute__ or hasattr(cls, "__getattr__")
+        found = dynamic or base is None or getattr(cls, hook_name, None) is not base
         _overrides[key] = found
     return found or hook_name in vars(callback)
 

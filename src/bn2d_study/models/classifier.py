@@ -96,7 +96,7 @@ class DigitClassifier(FastHookName, LightningModule):
                 # Logging a metric object once per epoch (at its first update since Lightning
                 # last reset it) is enough: Lightning keeps it, and computes and resets it at
                 # the epoch's end. Logging it every step would add Lightning's bookkeeping
-                # (about 2 ms per call on CPU) to every step.
+                # (milliseconds per call on CPU) to every step.
                 for name, metric in (("loss", metrics.loss), ("acc", metrics.acc)):
                     self.log(
                         f"{group}/{name}",

@@ -11,7 +11,7 @@ from lightning import Trainer
 from lightning.pytorch.profilers import SimpleProfiler
 from omegaconf import OmegaConf
 
-from bn2d_study.config_schema import validate_config
+from bn2d_study.config_schema import model_node, validate_config
 from bn2d_study.data import HindiDigitsDataModule
 from bn2d_study.errors import ConfigError
 from bn2d_study.lightning_speedups import NullProfiler
@@ -44,7 +44,7 @@ def test_every_config_composes_validates_and_instantiates(
     validate_config(cfg)
     OmegaConf.to_yaml(cfg, resolve=True)  # every interpolation resolves
     assert isinstance(instantiate(cfg.data), HindiDigitsDataModule)
-    assert isinstance(instantiate(cfg.model), DigitClassifier)
+    assert isinstance(instantiate(model_node(cfg)), DigitClassifier)
     callbacks = [instantiate(c) for c in cfg.callbacks.values() if c is not None]
     loggers = [instantiate(c) for c in cfg.logger.values() if c is not None]
     assert callbacks and loggers
@@ -119,8 +119,9 @@ def test_schema_rejects_wrong_types_and_unknown_keys(
         ("data.val_fraction=1.5", "data.val_fraction"),
         ("data.val_fraction=-0.1", "data.val_fraction"),
         ("data.archive=/no/such/dhcd.zip", "data.archive"),
-        ("model.kernel_size=4", "model.kernel_size"),
-        ("model.filters=0", "model.filters"),
+        ("model.net.kernel_size=4", "model.net.kernel_size"),
+        ("model.filters=8", "model.filters"),
+        ("model.net.filters=0", "model.net.filters"),
         ("trainer.max_epochs=0", "trainer.max_epochs"),
         ("callbacks.sampled_weights.indices=[[3,4,1,0]]", "callbacks.sampled_weights.indices"),
     ],

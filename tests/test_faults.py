@@ -217,7 +217,7 @@ def test_out_of_memory_is_one_paragraph(tiny_archive: Path, tmp_path: Path) -> N
     if Path("/proc/sys/vm/overcommit_memory").read_text().strip() == "1":
         pytest.skip("with overcommit_memory=1 the kernel grants any allocation")
     # 100,000 filters: the first conv layer alone asks for about 360 GB of weights.
-    args = ["model.filters=100000", "debug=fast", f"hydra.run.dir={tmp_path / 'run'}"]
+    args = ["model.net.filters=100000", "debug=fast", f"hydra.run.dir={tmp_path / 'run'}"]
     code, output = output_of(
         launch([*args, *tiny_data_overrides(tiny_archive, tmp_path / "data")], tmp_path)
     )

@@ -84,39 +84,78 @@ class DataConfig:
 
 
 @dataclass
-class ModelConfig:
-    """Options of `DigitClassifier` (and so of `build_cnn`)."""
+class CnnConfig:
+    """Options of `build_cnn` (`model.net` with the default `model/net=cnn`)."""
 
-    _target_: str = "bn2d_study.models.DigitClassifier"
-    use_batchnorm: bool = True
+    _target_: str = "bn2d_study.models.build_cnn"
+    _partial_: bool = True
     conv_layers: int = 3
     filters: int = 16
     kernel_size: int = 3
     pool_size: int = 2
     num_classes: int = 10
+    dropout: float = 0.0
+
+    def __post_init__(self) -> None:
+        for key in ("conv_layers", "filters", "pool_size", "num_classes"):
+            value = getattr(self, key)
+            _require(value >= 1, f"model.net.{key}", value, "it must be >= 1")
+        _require(
+            self.kernel_size >= 1 and self.kernel_size % 2 == 1,
+            "model.net.kernel_size",
+            self.kernel_size,
+            "it must be odd (same padding)",
+        )
+        _require(self.pool_size <= 32, "model.net.pool_size", self.pool_size, "it must be <= 32")
+        _require(0 <= self.dropout < 1, "model.net.dropout", self.dropout, "it must be in [0, 1)")
+
+
+# The network's options before they moved under model.net: still keys of the schema, so that
+# `model.filters=8` gets an error that names the new key instead of Hydra's "not in struct".
+_MOVED_TO_NET = ("conv_layers", "filters", "kernel_size", "pool_size", "num_classes")
+
+
+def model_node(cfg: DictConfig) -> DictConfig:
+    """`cfg.model` without the moved keys: what `DigitClassifier` is built from."""
+    return OmegaConf.masked_copy(cfg.model, [k for k in cfg.model if k not in _MOVED_TO_NET])
+
+
+@dataclass
+class ModelConfig:
+    """Options of `DigitClassifier`; the network's own under `net`."""
+
+    _target_: str = "bn2d_study.models.DigitClassifier"
+    use_batchnorm: bool = True
+    # Any network factory; checked against CnnConfig when it is the study's CNN.
+    net: Any = MISSING
     optimizer: Any = MISSING
     scheduler: Any = None
     channels_last: bool = True
     compile: bool = False
     compile_mode: Optional[str] = None  # noqa: UP045
+    conv_layers: Optional[int] = None  # noqa: UP045
+    filters: Optional[int] = None  # noqa: UP045
+    kernel_size: Optional[int] = None  # noqa: UP045
+    pool_size: Optional[int] = None  # noqa: UP045
+    num_classes: Optional[int] = None  # noqa: UP045
 
     def __post_init__(self) -> None:
+        for key in _MOVED_TO_NET:
+            value = getattr(self, key)
+            _require(
+                value is None,
+                f"model.{key}",
+                value,
+                f"the network's options moved under model.net: write model.net.{key}={value}",
+            )
         _require(
             self.compile_mode in (None, "default", "reduce-overhead", "max-autotune"),
             "model.compile_mode",
             self.compile_mode,
             "it must be null, default, reduce-overhead or max-autotune",
         )
-        for key in ("conv_layers", "filters", "pool_size", "num_classes"):
-            value = getattr(self, key)
-            _require(value >= 1, f"model.{key}", value, "it must be >= 1")
-        _require(
-            self.kernel_size >= 1 and self.kernel_size % 2 == 1,
-            "model.kernel_size",
-            self.kernel_size,
-            "it must be odd (same padding)",
-        )
-        _require(self.pool_size <= 32, "model.pool_size", self.pool_size, "it must be <= 32")
+        if isinstance(self.net, dict) and self.net.get("_target_") == CnnConfig._target_:
+            CnnConfig(**self.net)
 
 
 @dataclass

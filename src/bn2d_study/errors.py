@@ -59,8 +59,8 @@ _FILE_SYSTEM_FIXES = {
 }
 
 _MEMORY_FIX = (
-    "lower data.batch_size or the model's size (model.filters, model.conv_layers), run fewer "
-    "runs at once (hydra.launcher.n_jobs), or ask the scheduler for more memory "
+    "lower data.batch_size or the network's size (model.net.filters, model.net.conv_layers), "
+    "run fewer runs at once (hydra.launcher.n_jobs), or ask the scheduler for more memory "
     "(hydra.launcher.mem_gb)"
 )
 

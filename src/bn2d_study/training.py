@@ -23,7 +23,7 @@ from omegaconf import DictConfig, OmegaConf
 from bn2d_study import lightning_speedups
 from bn2d_study.callbacks.divergence import TrainingDivergedError
 from bn2d_study.config_errors import config_key_errors
-from bn2d_study.config_schema import validate_config
+from bn2d_study.config_schema import model_node, validate_config
 from bn2d_study.errors import ConfigError, RunFolderInUseError, as_resource_error
 from bn2d_study.loggers import ResumableCSVLogger
 from bn2d_study.run_folder import (
@@ -209,7 +209,7 @@ def build_run_objects(cfg: DictConfig) -> RunObjects:
     with config_key_errors("data", cfg.data):
         datamodule = instantiate(cfg.data)
     with config_key_errors("model", cfg.model):
-        model = instantiate(cfg.model)
+        model = instantiate(model_node(cfg))
     # The module builds its optimizer only once fit starts: build it now to check its config.
     with config_key_errors("model.optimizer", cfg.model.optimizer):
         optimizer = model.optimizer_factory(params=model.parameters())

@@ -1,4 +1,4 @@
-"""`DigitClassifier`: trains the study's CNN with cross-entropy and logs the study's metrics."""
+"""`DigitClassifier`: trains a network with cross-entropy and logs the study's metrics."""
 
 from __future__ import annotations
 
@@ -15,6 +15,8 @@ from bn2d_study.models.metrics import SplitMetrics
 
 OptimizerFactory = Callable[[Iterable[nn.Parameter]], torch.optim.Optimizer]
 SchedulerFactory = Callable[[torch.optim.Optimizer], Any]
+# Builds the network; called with `use_batchnorm` (e.g. `build_cnn`, or a partial of it).
+NetworkFactory = Callable[..., nn.Module]
 
 # Metric groups: `train` during fitting, `val` and `test` after every epoch, and `best_ckpt`
 # for the final `trainer.test` with the best checkpoint.
@@ -22,7 +24,7 @@ METRIC_GROUPS = ("train", "val", "test", "best_ckpt")
 
 
 class DigitClassifier(FastHookName, LightningModule):
-    """The study's CNN (see `build_cnn`) with a `use_batchnorm` switch.
+    """A classifier with the study's `use_batchnorm` switch: the study's CNN by default.
 
     Logs per epoch `train/loss` (plain mean of batch losses), `train/acc`, `val/loss`,
     `val/acc`, `test/loss`, `test/acc`; after fit, Test with the best checkpoint as
@@ -31,10 +33,12 @@ class DigitClassifier(FastHookName, LightningModule):
     Args:
         optimizer: a partial optimizer (Hydra `_partial_: true`), called with the parameters.
         scheduler: an optional partial LR scheduler, called with the optimizer; stepped per epoch.
+        use_batchnorm: passed to `net`: the switch the study is about.
+        net: builds the network when called with `use_batchnorm` (config `model.net`, a
+            partial; `build_cnn`, the study's CNN, by default).
         channels_last: keep the network's weights and inputs in NHWC layout.
         compile: compile the network with `torch.compile` (mode `compile_mode`; its
             "reduce-overhead" mode also captures CUDA graphs).
-        The other arguments are those of `build_cnn`.
     """
 
     def __init__(
@@ -42,11 +46,7 @@ class DigitClassifier(FastHookName, LightningModule):
         optimizer: OptimizerFactory,
         scheduler: SchedulerFactory | None = None,
         use_batchnorm: bool = True,
-        conv_layers: int = 3,
-        filters: int = 16,
-        kernel_size: int = 3,
-        pool_size: int = 2,
-        num_classes: int = 10,
+        net: NetworkFactory = build_cnn,
         channels_last: bool = False,
         compile: bool = False,
         compile_mode: str | None = None,
@@ -54,17 +54,10 @@ class DigitClassifier(FastHookName, LightningModule):
         super().__init__()
         # The factories stay out of the checkpoint: pickled callables would need an unsafe
         # (weights_only=False) load; the run folder's resolved config records them.
-        self.save_hyperparameters(logger=False, ignore=["optimizer", "scheduler"])
+        self.save_hyperparameters(logger=False, ignore=["optimizer", "scheduler", "net"])
         self.optimizer_factory = optimizer
         self.scheduler_factory = scheduler
-        self.net = build_cnn(
-            use_batchnorm=use_batchnorm,
-            conv_layers=conv_layers,
-            filters=filters,
-            kernel_size=kernel_size,
-            pool_size=pool_size,
-            num_classes=num_classes,
-        )
+        self.net = net(use_batchnorm=use_batchnorm)
         self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
         self.net.to(memory_format=self.memory_format)
         if compile:

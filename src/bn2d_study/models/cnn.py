@@ -14,12 +14,14 @@ def build_cnn(
     in_channels: int = 1,
     image_size: int = 32,
     num_classes: int = 10,
+    dropout: float = 0.0,
 ) -> nn.Sequential:
-    """Build `[Conv2d (BatchNorm2d) ReLU] x conv_layers, MaxPool2d, Flatten, Linear`.
+    """Build `[Conv2d (BatchNorm2d) ReLU] x conv_layers, MaxPool2d, Flatten, (Dropout,) Linear`.
 
     Layers are created in exactly the protocol's order, so with the same seed the initial
     weights equal those of the study's hand-written `nn.Sequential`. Convolutions use "same"
-    padding (odd kernel sizes), so only the pooling shrinks the image.
+    padding (odd kernel sizes), so only the pooling shrinks the image. `dropout` > 0 adds
+    `Dropout(dropout)` before the last layer (docs/adapt.md uses it as its example switch).
     """
     layers: list[nn.Module] = []
     channels = in_channels
@@ -30,9 +32,8 @@ def build_cnn(
         layers.append(nn.ReLU())
         channels = filters
     pooled = image_size // pool_size
-    layers += [
-        nn.MaxPool2d(pool_size),
-        nn.Flatten(),
-        nn.Linear(filters * pooled * pooled, num_classes),
-    ]
+    layers += [nn.MaxPool2d(pool_size), nn.Flatten()]
+    if dropout > 0:
+        layers.append(nn.Dropout(dropout))
+    layers.append(nn.Linear(filters * pooled * pooled, num_classes))
     return nn.Sequential(*layers)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import json
 import math
 import signal
 import socket
@@ -101,8 +102,14 @@ def test_summary_matches_numbers_computed_from_the_metrics_csvs(sweep: Path) -> 
         loss_ranges[flag].append(statistics.mean(per_epoch))
     assert all(len(by_seed) == len(SEEDS) for by_seed in runs.values())
 
-    rows = {row["use_batchnorm"]: row for row in read_csv(sweep / "summary.csv")}
-    assert set(rows) == {"True", "False"}  # the failed and diverged runs made no setting
+    by_setting = {(row["use_batchnorm"], row["lr"]): row for row in read_csv(sweep / "summary.csv")}
+    # The diverged run (lr 1e30) is a setting of its own, counted but never averaged in; the
+    # failed run (a wrong layer name, at the defaults) only counts among BN on's runs.
+    assert set(by_setting) == {("True", "0.001"), ("False", "0.001"), ("False", "1e+30")}
+    diverged = by_setting["False", "1e+30"]
+    assert (diverged["seeds"], diverged["runs"], diverged["diverged"]) == ("0", "1", "1")
+    assert by_setting["True", "0.001"]["runs"] == "4"
+    rows = {flag: row for (flag, lr), row in by_setting.items() if lr == "0.001"}
     for flag, row in rows.items():
         values = list(runs[flag.lower()].values())
         assert int(row["seeds"]) == len(SEEDS)
@@ -121,7 +128,12 @@ def test_summary_matches_numbers_computed_from_the_metrics_csvs(sweep: Path) -> 
     (paired,) = read_csv(sweep / "paired_comparison.csv")
     differences = [runs["true"][s] - runs["false"][s] for s in SEEDS]
     assert float(paired["mean_difference"]) == pytest.approx(statistics.mean(differences))
-    assert int(paired["bn_wins"]) == sum(d > 0 for d in differences)
+    assert int(paired["wins"]) == sum(d > 0 for d in differences)
+    assert (paired["compare_key"], paired["value_a"], paired["value_b"]) == (
+        "model.use_batchnorm",
+        "False",
+        "True",
+    )
 
     summary = (sweep / "summary.md").read_text()
     assert (
@@ -189,3 +201,86 @@ def test_command_line_errors_are_one_line(tmp_path: Path) -> None:
         [sys.executable, "-m", "bn2d_study.report", str(tmp_path)], capture_output=True, text=True
     )
     assert result.returncode == 2 and "No run folders" in result.stderr
+
+
+@pytest.fixture(scope="module")
+def lr_sweep(tmp_path_factory: pytest.TempPathFactory, tiny_archive: Path) -> Path:
+    """A real multirun: 3 learning rates (the last diverges) x BN on/off x 2 seeds."""
+    root = tmp_path_factory.mktemp("lr-sweep")
+    sweep_dir = root / "sweep"
+    finish(
+        launch(
+            [
+                "-m",
+                "debug=fast",
+                "trainer.max_epochs=2",
+                "callbacks.divergence.check_every_n_steps=1",
+                "model.optimizer.lr=0.01,0.05,1e30",
+                "model.use_batchnorm=true,false",
+                "seed=1,2",
+                f"hydra.sweep.dir={sweep_dir}",
+                *tiny_data_overrides(tiny_archive, root / "data"),
+            ],
+            root,
+        )
+    )
+    return sweep_dir
+
+
+def run_outcomes(sweep: Path) -> dict[tuple[str, str], list[tuple[str, float | None]]]:
+    """(use_batchnorm, lr) -> [(status, final test acc)], read straight from the run folders."""
+    outcomes: dict[tuple[str, str], list[tuple[str, float | None]]] = {}
+    for run in sweep.glob("[0-9]*_*"):
+        status = json.loads((run / "run_status.json").read_text())["status"]
+        flag = run.name.split("use_batchnorm=")[1].split(",")[0]
+        lr = run.name.split("lr=")[1].split(",")[0]
+        accuracy = final_test_acc(run) if status == "completed" else None
+        outcomes.setdefault((flag, lr), []).append((status, accuracy))
+    return outcomes
+
+
+def test_a_swept_key_gets_every_value_the_best_and_diverged_counts(lr_sweep: Path) -> None:
+    assert report_main([str(lr_sweep), "--sweep", "model.optimizer.lr"]) == 0
+    outcomes = run_outcomes(lr_sweep)
+    assert all(status == "diverged" for status, _ in outcomes["false", "1e+30"])
+    rows = read_csv(lr_sweep / "sweep.csv")
+    assert len(rows) == 6  # 2 groups (BN on, off) x 3 learning rates
+    for flag in ("true", "false"):
+        group = [r for r in rows if r["group"] == f"use_batchnorm={flag}"]
+        means = {}
+        for row in group:
+            lr = format(float(row["lr"]), "g").replace("e+", "e+")
+            seen = outcomes[flag, lr if lr != "1e+30" else "1e+30"]
+            finals = [acc for status, acc in seen if status == "completed"]
+            assert int(row["runs"]) == len(seen) == 2
+            assert int(row["diverged"]) == sum(status == "diverged" for status, _ in seen)
+            assert int(row["completed"]) == len(finals)
+            if len(finals) >= 2:
+                means[row["lr"]] = statistics.mean(finals)
+                assert float(row["final_test_acc_mean"]) == pytest.approx(means[row["lr"]])
+        (best,) = [r["lr"] for r in group if r["best"] == "True"]
+        assert best == max(means, key=means.__getitem__)
+    at_best = [r for r in read_csv(lr_sweep / "paired_comparison.csv") if r["at_best"]]
+    assert len(at_best) == 1 and "false at lr=" in at_best[0]["at_best"]
+    summary = (lr_sweep / "summary.md").read_text()
+    assert "## lr: every value, the best of each group" in summary
+    assert "each side at its own best lr" in summary and "(best)" in summary
+    with Image.open(lr_sweep / "accuracy_vs_lr.png") as image:
+        assert image.size[0] > 300
+
+
+def test_any_two_valued_key_is_compared_paired_by_seed(lr_sweep: Path) -> None:
+    # Three learning rates, but at 1e30 nothing completed: 0.05 minus 0.01, per BN setting.
+    assert report_main([str(lr_sweep), "--compare", "model.optimizer.lr"]) == 0
+    outcomes = run_outcomes(lr_sweep)
+    rows = [r for r in read_csv(lr_sweep / "paired_comparison.csv") if not r["at_best"]]
+    assert {r["other_keys"] for r in rows} == {"use_batchnorm=false", "use_batchnorm=true"}
+    for row in rows:
+        flag = row["other_keys"].split("=")[1]
+        assert (row["value_a"], row["value_b"]) == ("0.01", "0.05")
+        high = [acc for _, acc in outcomes[flag, "0.05"]]
+        low = [acc for _, acc in outcomes[flag, "0.01"]]
+        # runs sorted by seed within each (the folder glob gives seed 1 before 2)
+        difference = statistics.mean(h - lo for h, lo in zip(high, low, strict=True))
+        assert float(row["mean_difference"]) == pytest.approx(difference)
+    assert "lr=0.05 minus lr=0.01" in (lr_sweep / "summary.md").read_text()

@@ -1,8 +1,11 @@
 """`python -m bn2d_study.report FOLDER`: the study's figures and a summary table for any runs.
 
 FOLDER is a run folder or a multirun folder (finished or still running). Written into it:
-`summary.md`, `summary.csv` (one row per setting), `paired_comparison.csv` (BN on minus off,
-paired by seed), `test_accuracy.png`, `train_loss.png` and `weight_paths.png`.
+`summary.md`, `summary.csv` (one row per setting), `paired_comparison.csv` (one value of
+`--compare KEY` minus the other, paired by seed; BN on minus off by default),
+`test_accuracy.png`, `train_loss.png` and `weight_paths.png`; with `--sweep KEY` also
+`sweep.csv` and `accuracy_vs_<key>.png`; with the loss-landscape probe, `landscape.png`.
+docs/report.md describes every column.
 """
 
 from __future__ import annotations
@@ -18,22 +21,30 @@ from typing import Any
 
 from matplotlib.figure import Figure
 
-from bn2d_study.analysis.figures import curve_figure, weight_paths_figure
+from bn2d_study.analysis.figures import (
+    curve_figure,
+    landscape_figure,
+    sweep_figure,
+    weight_paths_figure,
+)
 from bn2d_study.analysis.published import PUBLISHED_EPOCHS, PUBLISHED_SEED
 from bn2d_study.analysis.runs import RunRecord, find_run_dirs, read_run
 from bn2d_study.analysis.statistics import SampleSummary
 from bn2d_study.analysis.summary import (
     BATCHNORM_KEY,
     CONVERGENCE_EPOCH,
+    PairedRow,
     StudyReport,
     build_report,
+    format_value,
 )
+from bn2d_study.run_folder import DIVERGED
 from bn2d_study.utils.atomic_write import atomic_write, atomic_write_text
 
 SUMMARY_MD = "summary.md"
 SUMMARY_CSV = "summary.csv"
 PAIRED_CSV = "paired_comparison.csv"
-FIGURES = {"test_accuracy.png", "train_loss.png", "weight_paths.png"}
+SWEEP_CSV = "sweep.csv"
 
 
 def _number(value: float | None, digits: int = 4) -> str:
@@ -78,6 +89,8 @@ def summary_rows(report: StudyReport) -> list[dict[str, Any]]:
         row: dict[str, Any] = {report.short_names[k]: v for k, v in setting.values.items()}
         row.update(
             seeds=setting.final_acc.n,
+            runs=sum(setting.statuses.values()),
+            diverged=setting.statuses.get(DIVERGED, 0),
             final_test_acc_mean=setting.final_acc.mean,
             final_test_acc_std=setting.final_acc.std,
             final_test_acc_ci95_low=setting.final_acc.ci_low,
@@ -92,6 +105,8 @@ def summary_rows(report: StudyReport) -> list[dict[str, Any]]:
         for name, summary in {**setting.path_measures, **setting.landscape}.items():
             row[f"{name}_mean"] = summary.mean
             row[f"{name}_std"] = summary.std
+            row[f"{name}_ci95_low"] = summary.ci_low
+            row[f"{name}_ci95_high"] = summary.ci_high
             row[f"{name}_n"] = summary.n
         rows.append(row)
     return rows
@@ -106,6 +121,94 @@ def _csv_text(rows: Sequence[dict[str, Any]]) -> str:
     writer.writeheader()
     writer.writerows(rows)
     return buffer.getvalue()
+
+
+def _paired_table(rows: Sequence[PairedRow], with_note: bool = False) -> str:
+    won = f"{format_value(rows[0].value_b)} won" if rows else "won"
+    header = ["other keys", *(["each at its best"] if with_note else []), "pairs"]
+    header += ["mean difference", "95% CI", won]
+    return markdown_table(
+        header,
+        [
+            [
+                row.label,
+                *([row.note] if with_note else []),
+                len(row.comparison.seeds),
+                _number(row.comparison.difference.mean),
+                _interval(row.comparison.difference),
+                f"{row.comparison.wins} of {len(row.comparison.seeds)}",
+            ]
+            for row in rows
+        ],
+    )
+
+
+def _sweep_section(report: StudyReport) -> list[str]:
+    """Every value of the swept key per group of the other keys, the best, the comparison."""
+    assert report.sweep_key is not None
+    name = report.short_names[report.sweep_key]
+    parts = [f"## {name}: every value, the best of each group", ""]
+    parts.append(
+        "Final test accuracy over the completed runs of each value (mean ± std, 95% CI). "
+        "The best value of a group has the highest mean with at least 2 completed runs. "
+        "Diverged runs are counted, never averaged in."
+    )
+    for group in report.sweep_groups:
+        parts += ["", f"### {group.label}", ""]
+        rows = [
+            [
+                format_value(v.value) + (" (best)" if v is group.best else ""),
+                f"{v.setting.final_acc.n} of {v.runs}",
+                v.diverged,
+                _mean_std(v.setting.final_acc),
+                _interval(v.setting.final_acc),
+                f"{_number(v.setting.best_acc)} ({v.setting.best_epoch})"
+                if v.setting.best_epoch is not None
+                else "n/a",
+                v.setting.epochs_to_threshold or "never",
+            ]
+            for v in group.values
+        ]
+        header = [name, "completed", "diverged", "final test acc", "95% CI"]
+        header += ["best test acc (epoch)", f"epochs to {report.threshold}"]
+        parts.append(markdown_table(header, rows))
+    parts.append("")
+    compared = report.short_names[report.compare_key]
+    parts += [f"### {compared}, each side at its own best {name}", ""]
+    if report.at_best:
+        parts.append(_paired_table(report.at_best, with_note=True))
+    else:
+        parts.append(f"No pair of {compared} values has a best {name} on both sides.")
+    parts.append("")
+    return parts
+
+
+def _smoothness_section(report: StudyReport) -> list[str]:
+    """Path and landscape measures per setting with their 95% intervals."""
+    names = sorted({n for s in report.settings for n in (*s.path_measures, *s.landscape)})
+    if not names:
+        return []
+    rows = []
+    for setting in report.settings:
+        measures = {**setting.path_measures, **setting.landscape}
+        cells = []
+        for name in names:
+            summary = measures.get(name)
+            cells.append(
+                f"{_number(summary.mean, 4)} {_interval(summary, 4)} (n={summary.n})"
+                if summary is not None and summary.n
+                else ""
+            )
+        rows.append([setting.label, *cells])
+    return [
+        "## Smoothness measures (mean over runs, 95% CI, runs counted)",
+        "",
+        "Landscape measures are each run's mean over training of the probe's epoch means; "
+        "path measures are of the two sampled weights' path (docs/report.md).",
+        "",
+        markdown_table(["setting", *names], rows),
+        "",
+    ]
 
 
 def render_markdown(report: StudyReport, folder: Path, published: bool) -> str:
@@ -124,6 +227,7 @@ def render_markdown(report: StudyReport, folder: Path, published: bool) -> str:
     header = [
         "setting",
         "seeds",
+        "diverged",
         "final test acc",
         "95% CI",
         "best test acc (epoch)",
@@ -139,6 +243,7 @@ def render_markdown(report: StudyReport, folder: Path, published: bool) -> str:
             [
                 s.label,
                 s.final_acc.n,
+                s.statuses.get(DIVERGED, 0),
                 _mean_std(s.final_acc),
                 _interval(s.final_acc),
                 f"{_number(s.best_acc)} ({s.best_epoch})" if s.best_epoch is not None else "n/a",
@@ -149,27 +254,22 @@ def render_markdown(report: StudyReport, folder: Path, published: bool) -> str:
         )
     parts += ["", "## Settings", "", markdown_table(header, rows), ""]
 
-    parts += ["## BatchNorm on minus off (final test accuracy, paired by seed)", ""]
+    compared = report.short_names.get(report.compare_key, report.compare_key)
+    parts += [f"## {compared}: one value minus the other (final test accuracy, paired by seed)", ""]
     if report.comparisons:
-        comparison_rows = [
-            [
-                label,
-                len(c.seeds),
-                _number(c.difference.mean),
-                _interval(c.difference),
-                f"{c.wins} of {len(c.seeds)}",
-            ]
-            for label, c in report.comparisons
-        ]
+        first = report.comparisons[0]
         parts.append(
-            markdown_table(
-                ["other keys", "pairs", "mean difference", "95% CI", "BN won"], comparison_rows
-            )
+            f"{compared}={format_value(first.value_b)} minus {compared}="
+            f"{format_value(first.value_a)}, at equal values of the other keys."
         )
+        parts += ["", _paired_table(report.comparisons)]
     else:
-        parts.append("No setting has completed runs with BN both on and off.")
+        parts.append(f"No setting has completed runs with two values of {compared}.")
     parts.append("")
 
+    if report.sweep_key is not None:
+        parts += _sweep_section(report)
+    parts += _smoothness_section(report)
     if published:
         parts += _published_section(report)
 
@@ -235,7 +335,13 @@ def _save_figure(fig: Figure, path: Path) -> None:
     atomic_write(path, lambda handle: fig.savefig(handle, format="png", dpi=100))
 
 
-def write_report(folder: Path, threshold: float = 0.95, published: bool = False) -> StudyReport:
+def write_report(
+    folder: Path,
+    threshold: float = 0.95,
+    published: bool = False,
+    compare: str = BATCHNORM_KEY,
+    sweep: str | None = None,
+) -> StudyReport:
     """Read every run under `folder` and write the summary files and figures into it."""
     folder = Path(folder)
     runs = [read_run(path) for path in find_run_dirs(folder)]
@@ -244,20 +350,24 @@ def write_report(folder: Path, threshold: float = 0.95, published: bool = False)
             f"No run folders under {folder}: a run folder holds resolved_config.yaml, written "
             f"when `python train.py` starts. Point the report at a run or multirun folder."
         )
-    report = build_report(runs, threshold)
+    report = build_report(runs, threshold, compare, sweep)
     atomic_write_text(folder / SUMMARY_MD, render_markdown(report, folder, published))
     atomic_write_text(folder / SUMMARY_CSV, _csv_text(summary_rows(report)))
     paired = [
         {
-            "other_keys": label,
-            "pairs": len(c.seeds),
-            "seeds": " ".join(str(s) for s in c.seeds),
-            "mean_difference": c.difference.mean,
-            "ci95_low": c.difference.ci_low,
-            "ci95_high": c.difference.ci_high,
-            "bn_wins": c.wins,
+            "compare_key": report.compare_key,
+            "value_a": row.value_a,
+            "value_b": row.value_b,
+            "other_keys": row.label,
+            "at_best": row.note,
+            "pairs": len(row.comparison.seeds),
+            "seeds": " ".join(str(seed) for seed in row.comparison.seeds),
+            "mean_difference": row.comparison.difference.mean,
+            "ci95_low": row.comparison.difference.ci_low,
+            "ci95_high": row.comparison.difference.ci_high,
+            "wins": row.comparison.wins,
         }
-        for label, c in report.comparisons
+        for row in [*report.comparisons, *report.at_best]
     ]
     atomic_write_text(folder / PAIRED_CSV, _csv_text(paired))
     _save_figure(
@@ -267,6 +377,30 @@ def write_report(folder: Path, threshold: float = 0.95, published: bool = False)
         curve_figure(report.settings, "train/loss", "train loss"), folder / "train_loss.png"
     )
     _save_figure(weight_paths_figure(report.settings), folder / "weight_paths.png")
+    if any(s.landscape for s in report.settings):
+        _save_figure(landscape_figure(report.settings), folder / "landscape.png")
+    if report.sweep_key is not None:
+        name = report.short_names[report.sweep_key]
+        sweep_rows = [
+            {
+                "group": group.label,
+                name: v.value,
+                "best": v is group.best,
+                "completed": v.setting.final_acc.n,
+                "runs": v.runs,
+                "diverged": v.diverged,
+                "final_test_acc_mean": v.setting.final_acc.mean,
+                "final_test_acc_std": v.setting.final_acc.std,
+                "final_test_acc_ci95_low": v.setting.final_acc.ci_low,
+                "final_test_acc_ci95_high": v.setting.final_acc.ci_high,
+                "best_test_acc": v.setting.best_acc,
+                "epochs_to_threshold": v.setting.epochs_to_threshold or "never",
+            }
+            for group in report.sweep_groups
+            for v in group.values
+        ]
+        atomic_write_text(folder / SWEEP_CSV, _csv_text(sweep_rows))
+        _save_figure(sweep_figure(report.sweep_groups, name), folder / f"accuracy_vs_{name}.png")
     return report
 
 
@@ -282,6 +416,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--published", action="store_true", help="add the study's published table beside the runs"
     )
+    parser.add_argument(
+        "--compare",
+        default=BATCHNORM_KEY,
+        help="a key with two values to compare, paired by seed (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--sweep",
+        default=None,
+        help="a swept key (e.g. model.optimizer.lr): every value, the best per group, and the "
+        "--compare key at each side's best value",
+    )
     args = parser.parse_args(argv)
     if not args.folder.is_dir():
         print(
@@ -292,10 +437,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: --threshold={args.threshold} must be in (0, 1].", file=sys.stderr)
         return 2
     try:
-        write_report(args.folder, args.threshold, args.published)
+        report = write_report(args.folder, args.threshold, args.published, args.compare, args.sweep)
     except FileNotFoundError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    for option, key in (("--compare", args.compare), ("--sweep", args.sweep)):
+        if key is not None and key not in report.keys:
+            print(
+                f"warning: {option} {key}: no run has that key with more than one value "
+                f"(keys that vary: {', '.join(report.keys) or 'none'})",
+                file=sys.stderr,
+            )
     print((args.folder / SUMMARY_MD).read_text())
     return 0
 

@@ -1,4 +1,5 @@
-"""The study's three figures for any set of settings: accuracy, loss, and weight paths."""
+"""The report's figures: the study's three for any set of settings, the loss landscape over
+training, and accuracy against a swept key."""
 
 from __future__ import annotations
 
@@ -6,19 +7,25 @@ import math
 from collections.abc import Sequence
 
 import numpy as np
+from matplotlib.axes import Axes
 from matplotlib.figure import Figure
+from matplotlib.transforms import blended_transform_factory
 
-from bn2d_study.analysis.summary import SettingSummary, mean_curve
+from bn2d_study.analysis.summary import (
+    LANDSCAPE_KEYS,
+    SettingSummary,
+    SweepGroup,
+    format_value,
+    mean_curve,
+)
 from bn2d_study.plots.descent_path import draw_descent_path
 
 
-def curve_figure(settings: Sequence[SettingSummary], key: str, ylabel: str) -> Figure:
+def draw_curves(ax: Axes, settings: Sequence[SettingSummary], key: str, ylabel: str) -> None:
     """One line per setting: the mean across seeds, with a band of one standard deviation."""
-    fig = Figure(figsize=(7.5, 4.5))
-    ax = fig.add_subplot()
     for setting in settings:
         mean, std = mean_curve(setting.runs, key)
-        if not len(mean):
+        if not len(mean) or not np.isfinite(mean).any():
             continue
         epochs = np.arange(len(mean))
         (line,) = ax.plot(
@@ -28,7 +35,82 @@ def curve_figure(settings: Sequence[SettingSummary], key: str, ylabel: str) -> F
             ax.fill_between(epochs, mean - std, mean + std, color=line.get_color(), alpha=0.2)
     ax.set_xlabel("epoch")
     ax.set_ylabel(ylabel)
+    ax.grid(alpha=0.3)
+    if ax.lines:
+        ax.legend(fontsize=7)
+
+
+def curve_figure(settings: Sequence[SettingSummary], key: str, ylabel: str) -> Figure:
+    """A per-epoch metric, one line per setting (mean across seeds, band = ±1 std)."""
+    fig = Figure(figsize=(7.5, 4.5))
+    ax = fig.add_subplot()
+    draw_curves(ax, settings, key, ylabel)
     ax.set_title(f"{ylabel}: mean across seeds, band = ±1 std")
+    fig.tight_layout()
+    return fig
+
+
+def landscape_figure(settings: Sequence[SettingSummary]) -> Figure:
+    """The loss-landscape probe's three measures over training, one panel each."""
+    fig = Figure(figsize=(15, 4.2))
+    for index, key in enumerate(LANDSCAPE_KEYS):
+        ax = fig.add_subplot(1, len(LANDSCAPE_KEYS), index + 1)
+        draw_curves(ax, settings, key, key.split("/", 1)[1])
+        ax.set_title(f"{key} (epoch mean; mean across seeds ±1 std)", fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+def sweep_figure(groups: Sequence[SweepGroup], key_label: str) -> Figure:
+    """Final test accuracy against a swept key: per group the mean across seeds and its 95%
+    interval; a value where runs diverged is marked with how many (x at the bottom when none
+    of its runs completed)."""
+    fig = Figure(figsize=(7.5, 4.5))
+    ax = fig.add_subplot()
+    values = [v.value for g in groups for v in g.values]
+    numeric = all(isinstance(v, int | float) and not isinstance(v, bool) for v in values)
+    order = sorted({format_value(v) for v in values})  # positions of non-numeric values
+    logarithmic = numeric and min(values) > 0 and max(values) >= 10 * min(values)
+    bottom = blended_transform_factory(ax.transData, ax.transAxes)
+    for group in groups:
+        xs = [v.value if numeric else order.index(format_value(v.value)) for v in group.values]
+        finals = [v.setting.final_acc for v in group.values]
+        means = np.array([f.mean for f in finals])
+        low = np.array([f.mean - f.ci_low if f.n > 1 else 0.0 for f in finals])
+        high = np.array([f.ci_high - f.mean if f.n > 1 else 0.0 for f in finals])
+        shown = np.isfinite(means)
+        container = ax.errorbar(
+            np.array(xs)[shown],
+            means[shown],
+            yerr=[low[shown], high[shown]],
+            marker="o",
+            capsize=3,
+            label=group.label,
+        )
+        color = container.lines[0].get_color()
+        for x, value, mean in zip(xs, group.values, means, strict=True):
+            if not value.diverged:
+                continue
+            text = f"{value.diverged}/{value.runs} diverged"
+            if math.isfinite(mean):
+                ax.annotate(
+                    text,
+                    (x, mean),
+                    fontsize=7,
+                    color=color,
+                    xytext=(4, -10),
+                    textcoords="offset points",
+                )
+            else:
+                ax.plot([x], [0.03], "x", color=color, transform=bottom, markersize=9)
+                ax.annotate(text, (x, 0.06), xycoords=bottom, fontsize=7, color=color)
+    if logarithmic:
+        ax.set_xscale("log")
+    if not numeric:
+        ax.set_xticks(range(len(order)), order)
+    ax.set_xlabel(key_label)
+    ax.set_ylabel("final test accuracy")
+    ax.set_title(f"final test accuracy against {key_label}: mean across seeds, 95% CI")
     ax.grid(alpha=0.3)
     if ax.lines:
         ax.legend(fontsize=7)

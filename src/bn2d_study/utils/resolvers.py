@@ -13,21 +13,9 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import OmegaConf
 
-# Overrides that say where things are, how they are read or shown, not what the run is: they stay
-# out of run names.
-_DATA_SOURCE_KEYS = "archive|data_dir|url|num_workers|pin_memory|train_per_class|test_per_class"
-_DISPLAY_KEYS = "print_config|trainer\\.enable_progress_bar|trainer\\.enable_model_summary"
-# How the run is executed, not what it computes; `resume` must not rename the folder it resumes.
-_EXECUTION_KEYS = "resume|torch_threads|trainer\\.profiler"
-_NOT_IN_RUN_NAME = re.compile(
-    rf"^(data\.({_DATA_SOURCE_KEYS})|{_DISPLAY_KEYS}|{_EXECUTION_KEYS}|paths\..*|hydra\..*)$"
-)
+from bn2d_study.run_keys import describes_the_run, parse_override
+
 _MAX_NAME_LENGTH = 120
-
-
-def describes_the_run(key: str) -> bool:
-    """Whether an overridden key changes what the run computes (not where, how or how shown)."""
-    return not _NOT_IN_RUN_NAME.match(key)
 
 
 def run_name(overrides: Sequence[str]) -> str:
@@ -37,7 +25,7 @@ def run_name(overrides: Sequence[str]) -> str:
     """
     parts = []
     for override in overrides:
-        key, _, value = str(override).lstrip("+~").partition("=")
+        key, value = parse_override(override)
         if not describes_the_run(key):
             continue
         # Sweeps hand Hydra's parsed values back as Python literals; show what users type.

@@ -9,7 +9,7 @@ from lightning import Trainer
 from lightning.pytorch.loggers import TensorBoardLogger
 from omegaconf import DictConfig, OmegaConf
 
-from bn2d_study.utils.resolvers import describes_the_run
+from bn2d_study.run_keys import describes_the_run, parse_override
 
 # Always compared, swept or not.
 STUDY_KEYS = ("model.use_batchnorm", "data.batch_size", "seed", "model.optimizer.lr")
@@ -36,7 +36,7 @@ def swept_overrides() -> dict[str, str]:
         return {}
     pairs = {}
     for override in HydraConfig.get().overrides.task:
-        key, _, value = override.lstrip("+~").partition("=")
+        key, value = parse_override(override)
         if describes_the_run(key):  # the keys that also name the run's folder
             pairs[key] = value
     return pairs

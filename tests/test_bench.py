@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import PROJECT_ROOT, TINY_TEST_PER_CLASS, TINY_TRAIN_PER_CLASS, tiny_data_overrides
+from helpers import PROJECT_ROOT, TINY_TEST_PER_CLASS, TINY_TRAIN_PER_CLASS, tiny_data_overrides
 
 from benchmarks.bench import StepTimer, VariantResult, main, project_run, ratio
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from conftest import (
+from helpers import (
     TINY_TEST_PER_CLASS,
     TINY_TRAIN_PER_CLASS,
     UNREACHABLE_URL,

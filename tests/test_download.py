@@ -10,7 +10,7 @@ from functools import partial
 from pathlib import Path
 
 import pytest
-from conftest import make_tiny_datamodule
+from helpers import make_tiny_datamodule
 
 from bn2d_study.data.source import CACHE_FILE_NAME
 from bn2d_study.errors import DatasetUnavailableError

@@ -8,9 +8,8 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import make_tiny_datamodule, read_metrics
+from helpers import make_tiny_datamodule, read_metrics, tiny_trainer
 from lightning import Callback, LightningModule, Trainer
-from lightning.pytorch.loggers import CSVLogger
 
 from bn2d_study.callbacks import EpochTimer
 from bn2d_study.models import DigitClassifier
@@ -29,14 +28,7 @@ def test_epoch_times_exclude_validation_and_add_up(tiny_archive: Path, tmp_path:
     dm = make_tiny_datamodule(tiny_archive, tmp_path / "data")
     model = DigitClassifier(optimizer=partial(torch.optim.SGD, lr=0.01))
     started = time.perf_counter()
-    trainer = Trainer(
-        max_epochs=2,
-        accelerator="cpu",
-        logger=CSVLogger(tmp_path, name="csv", version=""),
-        callbacks=[EpochTimer(), SlowValidation()],
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-    )
+    trainer = tiny_trainer(tmp_path, callbacks=[EpochTimer(), SlowValidation()])
     trainer.fit(model, datamodule=dm)
     wall_s = time.perf_counter() - started
     rows = [r for r in read_metrics(tmp_path) if r["time/train_epoch_s"]]

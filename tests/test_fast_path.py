@@ -7,9 +7,8 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import make_tiny_datamodule, read_metrics
-from lightning import Trainer, seed_everything
-from lightning.pytorch.loggers import CSVLogger
+from helpers import make_tiny_datamodule, read_metrics, tiny_trainer
+from lightning import seed_everything
 from torch.utils.data import DataLoader
 
 from bn2d_study.data import HindiDigitsDataModule
@@ -74,15 +73,7 @@ def fit(archive: Path, tmp_path: Path, resident: bool) -> tuple[dict, list[dict[
     )
     seed_everything(5)
     model = DigitClassifier(optimizer=partial(torch.optim.SGD, lr=0.05), use_batchnorm=True)
-    trainer = Trainer(
-        max_epochs=3,
-        accelerator="cpu",
-        deterministic=True,
-        logger=CSVLogger(tmp_path / f"run-{resident}", name="csv", version=""),
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        num_sanity_val_steps=0,
-    )
+    trainer = tiny_trainer(tmp_path / f"run-{resident}", max_epochs=3, deterministic=True)
     trainer.fit(model, datamodule=dm)
     return model.state_dict(), read_metrics(tmp_path / f"run-{resident}")
 

@@ -16,7 +16,14 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import PROJECT_ROOT, finish, launch, make_dhcd_zip, tiny_data_overrides
+from helpers import (
+    PROJECT_ROOT,
+    finish,
+    launch,
+    make_dhcd_zip,
+    make_tiny_datamodule,
+    tiny_data_overrides,
+)
 from lightning import Trainer, seed_everything
 
 from bn2d_study.errors import ConfigError
@@ -300,8 +307,6 @@ def test_a_data_folder_without_permission_is_one_paragraph(
 def test_short_evaluation_sees_every_class_and_full_evaluation_the_study_order(
     small_archive: Path, tmp_path: Path
 ) -> None:
-    from conftest import make_tiny_datamodule
-
     def labels(limit: int | float) -> list[int]:
         dm = make_tiny_datamodule(
             small_archive,

@@ -7,9 +7,8 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import make_tiny_datamodule, read_metrics
-from lightning import Callback, LightningModule, Trainer, seed_everything
-from lightning.pytorch.loggers import CSVLogger
+from helpers import make_tiny_datamodule, read_metrics, tiny_trainer
+from lightning import Callback, LightningModule, seed_everything
 
 from bn2d_study.callbacks import LossLandscapeProbe
 from bn2d_study.errors import ConfigError
@@ -24,16 +23,7 @@ def train_briefly(
     model = DigitClassifier(
         optimizer=partial(torch.optim.SGD, lr=0.05), use_batchnorm=use_batchnorm
     )
-    trainer = Trainer(
-        max_epochs=2,
-        accelerator="cpu",
-        deterministic=True,
-        logger=CSVLogger(tmp_path, name="csv", version=""),
-        callbacks=list(callbacks),
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        num_sanity_val_steps=0,
-    )
+    trainer = tiny_trainer(tmp_path, callbacks=callbacks, deterministic=True)
     trainer.fit(model, datamodule=dm)
     return model
 

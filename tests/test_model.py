@@ -8,9 +8,8 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import make_tiny_datamodule, read_metrics
-from lightning import Trainer, seed_everything
-from lightning.pytorch.loggers import CSVLogger
+from helpers import make_tiny_datamodule, read_metrics, tiny_trainer
+from lightning import seed_everything
 from torch import nn
 
 from bn2d_study.callbacks import SampledWeightsLogger
@@ -69,15 +68,7 @@ def test_train_loss_is_the_plain_mean_of_batch_losses(tiny_archive: Path, tmp_pa
     seed_everything(1)
     model = DigitClassifier(optimizer=partial(torch.optim.SGD, lr=0.01), use_batchnorm=True)
     recorder = SampledWeightsLogger(output_dir=str(tmp_path), every_step=True)
-    trainer = Trainer(
-        max_epochs=2,
-        accelerator="cpu",
-        logger=CSVLogger(tmp_path, name="csv", version=""),
-        callbacks=[recorder],
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        num_sanity_val_steps=0,
-    )
+    trainer = tiny_trainer(tmp_path, callbacks=[recorder])
     trainer.fit(model, datamodule=dm)
     with recorder.csv_path.open() as handle:
         rows = list(csv.DictReader(handle))

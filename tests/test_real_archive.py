@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import PROJECT_ROOT, read_metrics
+from helpers import PROJECT_ROOT, read_metrics
 from torch.utils.data import DataLoader
 from torchvision import datasets, transforms
 

@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import finish, launch, read_metrics, tiny_data_overrides
+from helpers import finish, launch, read_metrics, tiny_data_overrides
 from PIL import Image
 
 from bn2d_study.report import main as report_main

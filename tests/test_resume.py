@@ -10,7 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from conftest import finish, launch, make_dhcd_zip, tiny_data_overrides
+from helpers import finish, launch, make_dhcd_zip, tiny_data_overrides
 
 from bn2d_study.run_folder import GONE, METRICS_CSV, read_epoch_metrics, run_state
 

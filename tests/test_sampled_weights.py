@@ -8,9 +8,8 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import make_tiny_datamodule, read_metrics
+from helpers import make_tiny_datamodule, read_metrics, tiny_trainer
 from lightning import Callback, LightningModule, Trainer, seed_everything
-from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 from PIL import Image
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
@@ -33,18 +32,7 @@ def fit(tmp_path: Path, archive: Path, recorder: SampledWeightsLogger, *extra: C
     dm = make_tiny_datamodule(archive, tmp_path / "data", batch_size=32)
     seed_everything(3)
     model = DigitClassifier(optimizer=partial(torch.optim.SGD, lr=0.05), use_batchnorm=True)
-    trainer = Trainer(
-        max_epochs=3,
-        accelerator="cpu",
-        logger=[
-            TensorBoardLogger(tmp_path, name="", version=""),
-            CSVLogger(tmp_path, name="csv", version=""),
-        ],
-        callbacks=[recorder, *extra],
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        num_sanity_val_steps=0,
-    )
+    trainer = tiny_trainer(tmp_path, max_epochs=3, callbacks=[recorder, *extra], tensorboard=True)
     trainer.fit(model, datamodule=dm)
     return trainer
 

@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import launch, make_dhcd_zip, read_metrics, tiny_data_overrides
+from helpers import launch, make_dhcd_zip, read_metrics, tiny_data_overrides
 
 from bn2d_study.run_folder import read_run_status
 

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 import torch
 import yaml
-from conftest import finish, launch, make_tiny_datamodule, read_metrics, tiny_data_overrides
+from helpers import finish, launch, make_tiny_datamodule, read_metrics, tiny_data_overrides
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 from tensorboard.backend.event_processing.plugin_event_multiplexer import EventMultiplexer
 from tensorboard.plugins.custom_scalar import layout_pb2

@@ -2,7 +2,11 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: install train reproduce report bench test test-slow test-slurm test-all lint format clean
+.PHONY: help install train reproduce report bench test test-slow test-slurm test-all lint format clean
+.DEFAULT_GOAL := help
+
+help:  ## list the targets with what they do
+	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk -F':.*?## ' '{printf "  %-12s %s\n", $$1, $$2}'
 
 install:  ## create .venv, install the pinned requirements and this package (editable)
 	$(PYTHON) -m venv $(VENV)
@@ -48,9 +52,9 @@ lint:  ## ruff lint and format check
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-format:
+format:  ## ruff: fix what it can, then format
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
-clean:
+clean:  ## remove logs/ and tool caches
 	rm -rf logs .pytest_cache .ruff_cache

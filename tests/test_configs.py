@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import pytest
@@ -16,13 +17,13 @@ from bn2d_study.data import HindiDigitsDataModule
 from bn2d_study.errors import ConfigError
 from bn2d_study.lightning_speedups import NullProfiler
 from bn2d_study.models import DigitClassifier
-from bn2d_study.utils.compose import CONFIG_DIR
 from bn2d_study.utils.compose import TrainConfigComposer as Compose
+from bn2d_study.utils.compose import find_config_dir
 from bn2d_study.utils.resolvers import run_name, unique_id
 
 
 def group_options(group: str) -> list[str]:
-    return sorted(p.stem for p in (CONFIG_DIR / group).glob("*.yaml"))
+    return sorted(p.stem for p in (find_config_dir() / group).glob("*.yaml"))
 
 
 @pytest.mark.parametrize(
@@ -155,3 +156,20 @@ def test_run_names_come_from_overrides() -> None:
 
 def test_unique_ids_differ() -> None:
     assert len({unique_id() for _ in range(50)}) == 50
+
+
+def test_configs_are_found_whatever_the_install(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    checkout = find_config_dir().parent
+    monkeypatch.delenv("PROJECT_ROOT", raising=False)
+    monkeypatch.delenv("BN2D_CONFIG_DIR", raising=False)
+    monkeypatch.chdir(tmp_path)  # not inside the checkout
+    assert find_config_dir() == checkout / "configs"  # found beside the package's source
+    copy = tmp_path / "elsewhere" / "configs"
+    shutil.copytree(checkout / "configs", copy)
+    monkeypatch.setenv("BN2D_CONFIG_DIR", str(copy))
+    assert find_config_dir() == copy  # named explicitly, it wins
+    monkeypatch.setenv("BN2D_CONFIG_DIR", str(tmp_path / "nowhere"))
+    monkeypatch.setenv("PROJECT_ROOT", str(copy.parent))
+    assert find_config_dir() == copy  # train.py's PROJECT_ROOT

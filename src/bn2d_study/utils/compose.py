@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -14,8 +15,27 @@ from omegaconf import DictConfig, open_dict
 from bn2d_study.config_schema import register_configs
 from bn2d_study.utils.resolvers import register_resolvers
 
-# The repository's configs/ (this file is src/bn2d_study/utils/compose.py).
-CONFIG_DIR = Path(__file__).resolve().parents[3] / "configs"
+
+def find_config_dir() -> Path:
+    """The project's `configs/`, however the package is installed.
+
+    In order: `$BN2D_CONFIG_DIR`; `$PROJECT_ROOT/configs` (train.py sets PROJECT_ROOT); the
+    source tree of an editable install; the current folder or one above it (a checkout, with
+    the package installed into site-packages).
+    """
+    candidates = [os.environ.get("BN2D_CONFIG_DIR")]
+    if os.environ.get("PROJECT_ROOT"):
+        candidates.append(str(Path(os.environ["PROJECT_ROOT"]) / "configs"))
+    candidates.append(str(Path(__file__).resolve().parents[3] / "configs"))
+    candidates += [str(folder / "configs") for folder in (Path.cwd(), *Path.cwd().parents)]
+    for candidate in filter(None, candidates):
+        if (Path(candidate) / "train.yaml").is_file():
+            return Path(candidate)
+    raise FileNotFoundError(
+        "No configs/train.yaml found: run from the project's checkout, or set BN2D_CONFIG_DIR "
+        "(or PROJECT_ROOT) to the folder that holds configs/."
+    )
+
 
 TrainConfigComposer = Callable[..., DictConfig]
 
@@ -41,7 +61,7 @@ def train_config_composer() -> Iterator[TrainConfigComposer]:
         return cfg
 
     GlobalHydra.instance().clear()
-    with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
+    with initialize_config_dir(config_dir=str(find_config_dir()), version_base="1.3"):
         try:
             yield _compose
         finally:

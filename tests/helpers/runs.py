@@ -51,9 +51,11 @@ def tiny_data_overrides(
     ]
 
 
-def launch(args: list[str], cwd: Path) -> subprocess.Popen[str]:
+def launch(
+    args: list[str], cwd: Path, extra_env: dict[str, str] | None = None
+) -> subprocess.Popen[str]:
     """Start `python train.py ARGS` in `cwd` (without DHCD_ARCHIVE), output captured."""
-    env = {k: v for k, v in os.environ.items() if k != "DHCD_ARCHIVE"}
+    env = {k: v for k, v in os.environ.items() if k != "DHCD_ARCHIVE"} | (extra_env or {})
     return subprocess.Popen(
         [sys.executable, str(PROJECT_ROOT / "train.py"), *args],
         cwd=cwd,

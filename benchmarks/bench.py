@@ -42,9 +42,9 @@ import torch
 from lightning import Callback, LightningModule, Trainer, seed_everything
 from torch import Tensor, nn
 
-from bn2d_study.data.archive import DigitSplits
+from bn2d_study.data.archive import DataSpec, ImageSplits
 from bn2d_study.data.dhcd import DHCD_URL, TEST_IMAGES_PER_CLASS, TRAIN_IMAGES_PER_CLASS
-from bn2d_study.data.source import prepare_digits
+from bn2d_study.data.source import prepare_images
 from bn2d_study.models.cnn import build_cnn
 from bn2d_study.training import train
 from bn2d_study.utils.atomic_write import atomic_write_text
@@ -116,7 +116,7 @@ def ratio(fast: VariantResult, reference: VariantResult) -> tuple[float, list[fl
 
 
 def plain_epochs(
-    splits: DigitSplits,
+    splits: ImageSplits,
     use_bn: bool,
     epochs: int,
     channels_last: bool,
@@ -430,7 +430,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error("--epochs and --rounds must be >= 1, --warmup >= 0, --variants from 'abcde'")
     archive = Path(args.archive).expanduser().absolute() if args.archive else None
     data_dir = args.data_dir.expanduser().absolute()
-    splits = prepare_digits(data_dir, archive, DHCD_URL, args.train_per_class, args.test_per_class)
+    spec = DataSpec(train_per_class=args.train_per_class, test_per_class=args.test_per_class)
+    splits = prepare_images(data_dir, archive, DHCD_URL, spec)
     data_overrides = [
         f"data.data_dir={data_dir}",
         f"data.train_per_class={args.train_per_class}",

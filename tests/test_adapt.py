@@ -7,7 +7,7 @@ from pathlib import Path
 
 import torch
 import yaml
-from helpers import finish, launch, tiny_data_overrides
+from helpers import finish, launch, make_class_folders, tiny_data_overrides
 from hydra.utils import instantiate
 from omegaconf import OmegaConf
 from torch import nn
@@ -132,3 +132,40 @@ def test_recipe_4_the_report_settings_follow_the_one_rule(
     assert report_main([str(sweep)]) == 0
     (row,) = read_csv(sweep / "summary.csv")  # one setting: use_batchnorm=true, two seeds
     assert row["seeds"] == "2"
+
+
+def test_recipe_3_plug_in_another_image_data_set(tmp_path: Path) -> None:
+    """Three letter classes in a folder, 16x16 images, uneven counts: a data config of one's
+    own (`data=letters`), and the network follows the data's classes and size."""
+    letters = make_class_folders(
+        tmp_path / "letters", ("letter_a", "letter_b", "letter_c"), (30, 25, 20), (6, 5, 4)
+    )
+    extra = tmp_path / "my_configs"
+    (extra / "data").mkdir(parents=True)
+    (extra / "data" / "letters.yaml").write_text(
+        "defaults:\n  - dhcd\n  - _self_\n"
+        f"archive: {letters}\n"
+        "classes: letter_.*\nnum_classes: 3\nimage_size: 16\n"
+        "train_per_class: null\ntest_per_class: null\ncache_name: letters.pt\n"
+    )
+    run = tmp_path / "run"
+    finish(
+        launch(
+            [
+                "debug=fast",
+                "data=letters",
+                f"hydra.searchpath=[file://{extra}]",
+                f"data.data_dir={tmp_path / 'data'}",
+                f"hydra.run.dir={run}",
+            ],
+            tmp_path,
+        )
+    )
+    config = yaml.safe_load((run / "resolved_config.yaml").read_text())
+    assert (config["model"]["net"]["num_classes"], config["model"]["net"]["image_size"]) == (3, 16)
+    state = torch.load(run / "checkpoints" / "last.ckpt", weights_only=True)["state_dict"]
+    # [conv, BN, ReLU] x 3, pool, flatten, then the last layer: 3 classes, 16x16 pooled to 8x8
+    assert state["net.11.weight"].shape == (3, 16 * 8 * 8)
+    cache = torch.load(tmp_path / "data" / "letters.pt", weights_only=True)
+    assert cache["classes"] == ["letter_a", "letter_b", "letter_c"]
+    assert len(cache["train_labels"]) == 75 and len(cache["test_labels"]) == 15

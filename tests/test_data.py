@@ -13,9 +13,11 @@ import numpy as np
 import pytest
 import torch
 from helpers import (
+    TINY_SPEC,
     TINY_TEST_PER_CLASS,
     TINY_TRAIN_PER_CLASS,
     UNREACHABLE_URL,
+    make_class_folders,
     make_dhcd_zip,
     make_tiny_datamodule,
 )
@@ -24,9 +26,9 @@ from torch.utils.data import DataLoader, TensorDataset
 from torchvision import datasets, transforms
 
 from bn2d_study.data import cache as cache_module
-from bn2d_study.data.archive import read_digit_archive
+from bn2d_study.data.archive import DataSpec, read_image_folders
 from bn2d_study.data.dhcd import DHCD_URL
-from bn2d_study.data.source import CACHE_FILE_NAME, prepare_digits
+from bn2d_study.data.source import CACHE_FILE_NAME, prepare_images
 from bn2d_study.errors import ConfigError, DatasetUnavailableError
 
 
@@ -37,7 +39,7 @@ def extract(archive: Path, target: Path) -> Path:
 
 
 def test_extraction_counts_and_imagefolder_order(tiny_archive: Path, tmp_path: Path) -> None:
-    splits = read_digit_archive(tiny_archive, TINY_TRAIN_PER_CLASS, TINY_TEST_PER_CLASS)
+    splits = read_image_folders(tiny_archive, TINY_SPEC)
     assert splits.train_images.shape == (10 * TINY_TRAIN_PER_CLASS, 32, 32)
     assert splits.test_images.shape == (10 * TINY_TEST_PER_CLASS, 32, 32)
     assert np.bincount(splits.train_labels).tolist() == [TINY_TRAIN_PER_CLASS] * 10
@@ -55,7 +57,7 @@ def test_extraction_counts_and_imagefolder_order(tiny_archive: Path, tmp_path: P
 
 def test_folder_names_match_case_insensitively(tmp_path: Path) -> None:
     archive = make_dhcd_zip(tmp_path / "lower.zip", split_names=("train", "TEST"), root="dhcd")
-    splits = read_digit_archive(archive, TINY_TRAIN_PER_CLASS, TINY_TEST_PER_CLASS)
+    splits = read_image_folders(archive, TINY_SPEC)
     assert len(splits.train_labels) == 10 * TINY_TRAIN_PER_CLASS
 
 
@@ -64,8 +66,8 @@ def test_dataset_zip_wrapped_in_another_zip(tiny_archive: Path, tmp_path: Path) 
     with zipfile.ZipFile(wrapper, "w") as handle:
         handle.writestr("readme.txt", "the UCI download wraps the data set zip")
         handle.write(tiny_archive, "DevanagariHandwrittenCharacterDataset.zip")
-    inner = read_digit_archive(tiny_archive, TINY_TRAIN_PER_CLASS, TINY_TEST_PER_CLASS)
-    outer = read_digit_archive(wrapper, TINY_TRAIN_PER_CLASS, TINY_TEST_PER_CLASS)
+    inner = read_image_folders(tiny_archive, TINY_SPEC)
+    outer = read_image_folders(wrapper, TINY_SPEC)
     assert np.array_equal(inner.train_images, outer.train_images)
     assert np.array_equal(inner.test_labels, outer.test_labels)
 
@@ -80,7 +82,7 @@ def test_other_members_are_ignored(tmp_path: Path) -> None:
             "DevanagariHandwrittenCharacterDataset/Train/character_1_ka/1.png": extra.read_bytes()
         },
     )
-    splits = read_digit_archive(archive, TINY_TRAIN_PER_CLASS, TINY_TEST_PER_CLASS)
+    splits = read_image_folders(archive, TINY_SPEC)
     assert len(splits.train_labels) == 10 * TINY_TRAIN_PER_CLASS
 
 
@@ -108,32 +110,26 @@ def test_corrupt_cache_is_rebuilt_with_a_warning_naming_it(
     cache = tmp_path / CACHE_FILE_NAME
     cache.write_bytes(b"not a cache")
     with caplog.at_level(logging.WARNING):
-        splits = prepare_digits(
-            tmp_path, tiny_archive, UNREACHABLE_URL, TINY_TRAIN_PER_CLASS, TINY_TEST_PER_CLASS
-        )
+        splits = prepare_images(tmp_path, tiny_archive, UNREACHABLE_URL, TINY_SPEC)
     assert len(splits.test_labels) == 10 * TINY_TEST_PER_CLASS
-    assert cache_module.read_cache(cache, TINY_TRAIN_PER_CLASS, TINY_TEST_PER_CLASS) is not None
+    assert cache_module.read_cache(cache, TINY_SPEC) is not None
     assert f"The data cache {cache} is unusable: it cannot be read" in caplog.text
 
 
 def test_cache_with_wrong_checksum_is_rejected_then_rebuilt_with_a_warning(
     tiny_archive: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    prepare_digits(
-        tmp_path, tiny_archive, UNREACHABLE_URL, TINY_TRAIN_PER_CLASS, TINY_TEST_PER_CLASS
-    )
+    prepare_images(tmp_path, tiny_archive, UNREACHABLE_URL, TINY_SPEC)
     cache = tmp_path / CACHE_FILE_NAME
     payload = torch.load(cache, weights_only=True)
     payload["train_images"][0, 0, 0] ^= 1
     torch.save(payload, cache)
     with pytest.raises(cache_module.UnusableCacheError, match="checksum"):
-        cache_module.read_cache(cache, TINY_TRAIN_PER_CLASS, TINY_TEST_PER_CLASS)
+        cache_module.read_cache(cache, TINY_SPEC)
     with caplog.at_level(logging.WARNING):
-        prepare_digits(
-            tmp_path, tiny_archive, UNREACHABLE_URL, TINY_TRAIN_PER_CLASS, TINY_TEST_PER_CLASS
-        )
+        prepare_images(tmp_path, tiny_archive, UNREACHABLE_URL, TINY_SPEC)
     assert f"The data cache {cache} is unusable: it fails its sha256 checksum" in caplog.text
-    assert cache_module.read_cache(cache, TINY_TRAIN_PER_CLASS, TINY_TEST_PER_CLASS) is not None
+    assert cache_module.read_cache(cache, TINY_SPEC) is not None
 
 
 def test_cache_and_its_lock_are_readable_as_the_umask_allows(
@@ -141,9 +137,7 @@ def test_cache_and_its_lock_are_readable_as_the_umask_allows(
 ) -> None:
     previous = os.umask(0o002)  # a group-shared data folder on a cluster
     try:
-        prepare_digits(
-            tmp_path, tiny_archive, UNREACHABLE_URL, TINY_TRAIN_PER_CLASS, TINY_TEST_PER_CLASS
-        )
+        prepare_images(tmp_path, tiny_archive, UNREACHABLE_URL, TINY_SPEC)
     finally:
         os.umask(previous)
     assert stat.S_IMODE((tmp_path / CACHE_FILE_NAME).stat().st_mode) == 0o664
@@ -159,9 +153,7 @@ def test_interrupted_cache_write_leaves_nothing(
 
     monkeypatch.setattr(cache_module.torch, "save", save_half_then_die)
     with pytest.raises(KeyboardInterrupt):
-        prepare_digits(
-            tmp_path, tiny_archive, UNREACHABLE_URL, TINY_TRAIN_PER_CLASS, TINY_TEST_PER_CLASS
-        )
+        prepare_images(tmp_path, tiny_archive, UNREACHABLE_URL, TINY_SPEC)
     assert [p.name for p in tmp_path.iterdir() if not p.name.endswith(".lock")] == []
 
 
@@ -206,9 +198,7 @@ def test_corrupt_or_incomplete_archive(tiny_archive: Path, tmp_path: Path, damag
 
 def _prepare_in_process(args: tuple[str, str]) -> str:
     archive, data_dir = args
-    splits = prepare_digits(
-        Path(data_dir), Path(archive), UNREACHABLE_URL, TINY_TRAIN_PER_CLASS, TINY_TEST_PER_CLASS
-    )
+    splits = prepare_images(Path(data_dir), Path(archive), UNREACHABLE_URL, TINY_SPEC)
     return str(splits.train_images.sum())
 
 
@@ -217,9 +207,7 @@ def test_two_prepares_at_once_build_one_valid_cache(tiny_archive: Path, tmp_path
     with context.Pool(2) as pool:
         sums = pool.map(_prepare_in_process, [(str(tiny_archive), str(tmp_path))] * 2)
     assert sums[0] == sums[1]
-    splits = cache_module.read_cache(
-        tmp_path / CACHE_FILE_NAME, TINY_TRAIN_PER_CLASS, TINY_TEST_PER_CLASS
-    )
+    splits = cache_module.read_cache(tmp_path / CACHE_FILE_NAME, TINY_SPEC)
     assert splits is not None and str(splits.train_images.sum()) == sums[0]
     assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
 
@@ -239,7 +227,7 @@ def test_validation_split_uses_its_own_generator(tiny_archive: Path, tmp_path: P
     other.setup()
     assert not torch.equal(dm.val_set.images, other.val_set.images)
     # Held-out and kept images partition Train.
-    all_train = read_digit_archive(tiny_archive, TINY_TRAIN_PER_CLASS, TINY_TEST_PER_CLASS)
+    all_train = read_image_folders(tiny_archive, TINY_SPEC)
     merged = torch.cat([dm.train_set.images, dm.val_set.images]).flatten(1)
     expected = torch.from_numpy(all_train.train_images).flatten(1)
     assert sorted(map(tuple, merged.tolist())) == sorted(map(tuple, expected.tolist()))
@@ -298,3 +286,25 @@ def test_normalize_uses_train_split_statistics(tiny_archive: Path, tmp_path: Pat
     x, _ = dm.train_set[list(range(len(dm.train_set)))]
     assert abs(x.mean().item()) < 1e-5
     assert abs(x.std().item() - 1) < 1e-4
+
+
+def test_a_data_set_with_other_classes_than_num_classes_is_one_clear_error(
+    tmp_path: Path,
+) -> None:
+    letters = make_class_folders(tmp_path / "letters", ("a", "b"), (4, 4), (2, 2), image_size=32)
+    dm = make_tiny_datamodule(
+        letters, tmp_path / "data", classes=".*", train_per_class=None, test_per_class=None
+    )
+    with pytest.raises(ConfigError, match=r"data.num_classes=10, but the data holds 2 classes"):
+        dm.setup()
+
+
+def test_a_cache_of_other_classes_is_rebuilt_not_used(
+    tiny_archive: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    prepare_images(tmp_path, tiny_archive, UNREACHABLE_URL, TINY_SPEC)
+    fewer = DataSpec("digit_[0-4]", 32, TINY_TRAIN_PER_CLASS, TINY_TEST_PER_CLASS)
+    with caplog.at_level(logging.WARNING):
+        splits = prepare_images(tmp_path, tiny_archive, UNREACHABLE_URL, fewer)
+    assert splits.classes == tuple(f"digit_{k}" for k in range(5))
+    assert "it holds classes 'digit_[0-9]', not 'digit_[0-4]' (data.classes)" in caplog.text

@@ -5,6 +5,7 @@ before anything is built.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
@@ -15,7 +16,14 @@ from hydra_plugins.hydra_submitit_launcher.config import LocalQueueConf, SlurmQu
 from omegaconf import MISSING, DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-from bn2d_study.data.dhcd import DHCD_URL, TEST_IMAGES_PER_CLASS, TRAIN_IMAGES_PER_CLASS
+from bn2d_study.data.dhcd import (
+    DHCD_URL,
+    DIGIT_CLASSES,
+    IMAGE_SIZE,
+    NUM_CLASSES,
+    TEST_IMAGES_PER_CLASS,
+    TRAIN_IMAGES_PER_CLASS,
+)
 from bn2d_study.errors import ConfigError
 
 # OmegaConf 2.3 reads `Optional[X]` but not `X | None` in dataclass fields: hence `noqa: UP045`.
@@ -43,8 +51,12 @@ class DataConfig:
     num_workers: int = 0
     pin_memory: bool = False
     normalize: bool = False
-    train_per_class: int = TRAIN_IMAGES_PER_CLASS
-    test_per_class: int = TEST_IMAGES_PER_CLASS
+    classes: str = DIGIT_CLASSES
+    num_classes: int = NUM_CLASSES
+    image_size: int = IMAGE_SIZE
+    train_per_class: Optional[int] = TRAIN_IMAGES_PER_CLASS  # noqa: UP045
+    test_per_class: Optional[int] = TEST_IMAGES_PER_CLASS  # noqa: UP045
+    cache_name: str = "dhcd-digits.pt"
     device_resident: Any = "auto"
 
     def __post_init__(self) -> None:
@@ -62,23 +74,23 @@ class DataConfig:
             "it must be in [0, 1); 0 evaluates on Test every epoch",
         )
         _require(self.num_workers >= 0, "data.num_workers", self.num_workers, "it must be >= 0")
-        _require(
-            self.train_per_class >= 1,
-            "data.train_per_class",
-            self.train_per_class,
-            "it must be >= 1",
-        )
-        _require(
-            self.test_per_class >= 1, "data.test_per_class", self.test_per_class, "it must be >= 1"
-        )
+        for key in ("train_per_class", "test_per_class"):
+            value = getattr(self, key)
+            _require(value is None or value >= 1, f"data.{key}", value, "it must be >= 1 or null")
+        for key in ("num_classes", "image_size"):
+            _require(getattr(self, key) >= 1, f"data.{key}", getattr(self, key), "it must be >= 1")
+        try:
+            re.compile(self.classes)
+        except re.error as error:
+            _require(False, "data.classes", self.classes, f"not a regular expression ({error})")
         if self.archive is not None:
             _require(
-                Path(self.archive).expanduser().is_file(),
+                Path(self.archive).expanduser().exists(),
                 "data.archive",
                 self.archive,
-                f"no such file (set by data.archive or DHCD_ARCHIVE; relative paths start "
-                f"at {Path.cwd()}); point it at the "
-                f"official DHCD zip, or unset it (data.archive=null) to download "
+                f"no such file or folder (set by data.archive or DHCD_ARCHIVE; relative paths "
+                f"start at {Path.cwd()}); point it at the official DHCD zip (or an archive or "
+                f"folder of the same layout), or unset it (data.archive=null) to download "
                 f"{DHCD_URL}",
             )
 
@@ -93,11 +105,12 @@ class CnnConfig:
     filters: int = 16
     kernel_size: int = 3
     pool_size: int = 2
-    num_classes: int = 10
+    image_size: int = IMAGE_SIZE
+    num_classes: int = NUM_CLASSES
     dropout: float = 0.0
 
     def __post_init__(self) -> None:
-        for key in ("conv_layers", "filters", "pool_size", "num_classes"):
+        for key in ("conv_layers", "filters", "pool_size", "num_classes", "image_size"):
             value = getattr(self, key)
             _require(value >= 1, f"model.net.{key}", value, "it must be >= 1")
         _require(
@@ -106,7 +119,12 @@ class CnnConfig:
             self.kernel_size,
             "it must be odd (same padding)",
         )
-        _require(self.pool_size <= 32, "model.net.pool_size", self.pool_size, "it must be <= 32")
+        _require(
+            self.pool_size <= self.image_size,
+            "model.net.pool_size",
+            self.pool_size,
+            f"it must be <= the image size, {self.image_size}",
+        )
         _require(0 <= self.dropout < 1, "model.net.dropout", self.dropout, "it must be in [0, 1)")
 
 
@@ -116,8 +134,10 @@ _MOVED_TO_NET = ("conv_layers", "filters", "kernel_size", "pool_size", "num_clas
 
 
 def model_node(cfg: DictConfig) -> DictConfig:
-    """`cfg.model` without the moved keys: what `DigitClassifier` is built from."""
-    return OmegaConf.masked_copy(cfg.model, [k for k in cfg.model if k not in _MOVED_TO_NET])
+    """`cfg.model`, resolved, without the moved keys: what `DigitClassifier` is built from."""
+    model = OmegaConf.to_container(cfg.model, resolve=True)
+    assert isinstance(model, dict)
+    return OmegaConf.create({k: v for k, v in model.items() if k not in _MOVED_TO_NET})
 
 
 @dataclass

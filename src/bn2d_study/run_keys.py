@@ -13,7 +13,8 @@ import re
 
 # Where the data and outputs are, and the archive's expected sizes (facts of the file).
 _LOCATION_KEYS = (
-    r"data\.(archive|data_dir|url|num_workers|pin_memory|train_per_class|test_per_class)"
+    r"data\.(archive|data_dir|url|cache_name|num_workers|pin_memory|train_per_class"
+    r"|test_per_class)"
     r"|paths\..*|hydra\..*|trainer\.default_root_dir|ckpt_path"
 )
 # How the run is executed: the same results either way. `resume` must not rename the folder

@@ -1,7 +1,13 @@
 """What the tests share: small archives made on the fly, `train.py` runs on them, one tiny
 Trainer factory, and a network of the tests' own (docs/testing.md)."""
 
-from helpers.archives import TINY_TEST_PER_CLASS, TINY_TRAIN_PER_CLASS, make_dhcd_zip
+from helpers.archives import (
+    TINY_SPEC,
+    TINY_TEST_PER_CLASS,
+    TINY_TRAIN_PER_CLASS,
+    make_class_folders,
+    make_dhcd_zip,
+)
 from helpers.runs import (
     PROJECT_ROOT,
     UNREACHABLE_URL,
@@ -15,11 +21,13 @@ from helpers.trainers import tiny_trainer
 
 __all__ = [
     "PROJECT_ROOT",
+    "TINY_SPEC",
     "TINY_TEST_PER_CLASS",
     "TINY_TRAIN_PER_CLASS",
     "UNREACHABLE_URL",
     "finish",
     "launch",
+    "make_class_folders",
     "make_dhcd_zip",
     "make_tiny_datamodule",
     "read_metrics",

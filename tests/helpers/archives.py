@@ -9,8 +9,12 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from bn2d_study.data.archive import DataSpec
+
 TINY_TRAIN_PER_CLASS = 12
 TINY_TEST_PER_CLASS = 4
+# What the tiny archive holds: the DHCD digits' layout, 12 and 4 images per class.
+TINY_SPEC = DataSpec(train_per_class=TINY_TRAIN_PER_CLASS, test_per_class=TINY_TEST_PER_CLASS)
 
 
 def _png(pixels: np.ndarray) -> bytes:
@@ -47,3 +51,25 @@ def make_dhcd_zip(
         for name, data in (extra_members or {}).items():
             archive.writestr(name, data)
     return path
+
+
+def make_class_folders(
+    root: Path,
+    classes: tuple[str, ...],
+    train_counts: tuple[int, ...],
+    test_counts: tuple[int, ...],
+    image_size: int = 16,
+    seed: int = 0,
+) -> Path:
+    """Another data set in the same layout, as a folder: `root/Train/<class>/<id>.png`, with
+    its own class names, image size and uneven counts per class."""
+    rng = np.random.default_rng(seed)
+    for split, counts in (("Train", train_counts), ("Test", test_counts)):
+        for label, (name, count) in enumerate(zip(classes, counts, strict=True)):
+            folder = root / split / name
+            folder.mkdir(parents=True, exist_ok=True)
+            for index in range(count):
+                pixels = rng.integers(0, 120, (image_size, image_size), dtype=np.uint8)
+                pixels[:, label : label + 2] = 255
+                Image.fromarray(pixels, mode="L").save(folder / f"{index}.png")
+    return root

@@ -9,27 +9,43 @@ import torch
 from lightning import LightningDataModule
 from torch.utils.data import DataLoader
 
-from bn2d_study.data.archive import DigitSplits
-from bn2d_study.data.dhcd import DHCD_URL, TEST_IMAGES_PER_CLASS, TRAIN_IMAGES_PER_CLASS
+from bn2d_study.data.archive import DataSpec, ImageSplits
+from bn2d_study.data.dhcd import (
+    DHCD_URL,
+    DIGIT_CLASSES,
+    IMAGE_SIZE,
+    NUM_CLASSES,
+    TEST_IMAGES_PER_CLASS,
+    TRAIN_IMAGES_PER_CLASS,
+)
 from bn2d_study.data.device_batches import DeviceBatches
 from bn2d_study.data.in_memory import InMemoryDigits, balanced_subset, batch_loader
-from bn2d_study.data.source import prepare_digits
+from bn2d_study.data.source import CACHE_FILE_NAME, prepare_images
 from bn2d_study.errors import ConfigError
 
 
 class HindiDigitsDataModule(LightningDataModule):
     """Devanagari handwritten digits (DHCD): 17,000 train and 3,000 test 32x32 images.
 
+    Any other image data set in the same class-per-folder layout (`Train/<class>/<image>`,
+    `Test/<class>/<image>`, zipped or not) reads the same way: name its archive or folder,
+    which class folders to take, the image size and the class count (docs/adapt.md).
+
     Args:
         data_dir: where the cache (and a downloaded archive) live.
-        archive: a local copy of the official zip; None downloads it from `url` when no cache.
+        archive: a local copy of the official zip, or another archive or folder of the same
+            layout; None downloads the official zip from `url` when there is no cache.
         url: the official archive's address.
         batch_size: images per batch, for training and evaluation alike (as in the study).
         val_fraction: share of Train held out for validation; 0 evaluates on Test every epoch.
         split_seed: seed of the generator that draws the held-out images.
         num_workers, pin_memory: passed to the DataLoaders.
         normalize: standardize with the train split's pixel mean and std.
-        train_per_class, test_per_class: image counts the archive must hold per digit.
+        classes: which class folders to read (a regular expression on their names).
+        num_classes: how many classes it must find (the network's outputs).
+        image_size: the images' width and height, in pixels.
+        train_per_class, test_per_class: image counts each class must hold; None checks none.
+        cache_name: the cache's file name in `data_dir`.
         device_resident: hold the data on the training device and draw batches there by index
             (`DeviceBatches`): "auto" does so in a single process with no DataLoader workers
             (on CPU it saves the per-batch DataLoader work; on a GPU also the host-to-device
@@ -47,8 +63,12 @@ class HindiDigitsDataModule(LightningDataModule):
         num_workers: int = 0,
         pin_memory: bool = False,
         normalize: bool = False,
-        train_per_class: int = TRAIN_IMAGES_PER_CLASS,
-        test_per_class: int = TEST_IMAGES_PER_CLASS,
+        classes: str = DIGIT_CLASSES,
+        num_classes: int = NUM_CLASSES,
+        image_size: int = IMAGE_SIZE,
+        train_per_class: int | None = TRAIN_IMAGES_PER_CLASS,
+        test_per_class: int | None = TEST_IMAGES_PER_CLASS,
+        cache_name: str = CACHE_FILE_NAME,
         device_resident: bool | str = "auto",
     ) -> None:
         super().__init__()
@@ -67,14 +87,24 @@ class HindiDigitsDataModule(LightningDataModule):
             return [("val",), ("test",)]
         return [("val", "test")]
 
-    def _load(self) -> DigitSplits:
-        return prepare_digits(
-            self.data_dir,
-            self.archive,
-            self.hparams.url,
+    def _load(self) -> ImageSplits:
+        spec = DataSpec(
+            self.hparams.classes,
+            self.hparams.image_size,
             self.hparams.train_per_class,
             self.hparams.test_per_class,
         )
+        splits = prepare_images(
+            self.data_dir, self.archive, self.hparams.url, spec, self.hparams.cache_name
+        )
+        if len(splits.classes) != self.hparams.num_classes:
+            raise ConfigError(
+                f"data.num_classes={self.hparams.num_classes}, but the data holds "
+                f"{len(splits.classes)} classes matching data.classes='{self.hparams.classes}': "
+                f"{', '.join(splits.classes)}. Set data.num_classes={len(splits.classes)} (the "
+                f"network's outputs follow it), or narrow data.classes."
+            )
+        return splits
 
     def prepare_data(self) -> None:
         """Build the cache once (on one process per node) from the archive or a download."""

@@ -1,4 +1,4 @@
-"""Find the DHCD digits: an existing cache, else a local archive, else the official download."""
+"""Find the images: an existing cache, else a local archive or folder, else the official download."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from urllib.parse import urlparse
 from filelock import FileLock
 from torchvision.datasets.utils import download_url
 
-from bn2d_study.data.archive import DigitSplits, read_digit_archive
+from bn2d_study.data.archive import DHCD_DIGITS, DataSpec, ImageSplits, read_image_folders
 from bn2d_study.data.cache import UnusableCacheError, read_cache, write_cache
 from bn2d_study.errors import DatasetUnavailableError
 from bn2d_study.utils.atomic_write import umask_file_mode
@@ -54,42 +54,41 @@ def download_archive(url: str, data_dir: Path) -> Path:
     return target
 
 
-def _usable_cache(
-    path: Path, train_per_class: int, test_per_class: int, warn: bool
-) -> DigitSplits | None:
+def _usable_cache(path: Path, spec: DataSpec, warn: bool) -> ImageSplits | None:
     """The cache's splits, or None to build it; with `warn`, say why an existing one is unused."""
     try:
-        return read_cache(path, train_per_class, test_per_class)
+        return read_cache(path, spec)
     except UnusableCacheError as problem:
         if warn:
             log.warning("The data cache %s is unusable: %s. Rebuilding it.", path, problem)
         return None
 
 
-def prepare_digits(
+def prepare_images(
     data_dir: Path,
     archive: Path | None,
     url: str,
-    train_per_class: int,
-    test_per_class: int,
-) -> DigitSplits:
-    """Return the digit splits, building `data_dir/dhcd-digits.pt` first if needed.
+    spec: DataSpec = DHCD_DIGITS,
+    cache_name: str = CACHE_FILE_NAME,
+) -> ImageSplits:
+    """Return the splits, building the cache `data_dir/cache_name` first if needed.
 
-    Order: a valid cache in `data_dir`; else the local `archive`; else a download of `url`.
-    A file lock makes concurrent sweep jobs build the cache once; the others wait and reuse it.
+    Order: a valid cache; else the local `archive` (a zip or a folder); else a download of
+    `url`. A file lock makes concurrent sweep jobs build the cache once; the others wait and
+    reuse it.
     """
-    cache_path = data_dir / CACHE_FILE_NAME
-    splits = _usable_cache(cache_path, train_per_class, test_per_class, warn=False)
+    cache_path = data_dir / cache_name
+    splits = _usable_cache(cache_path, spec, warn=False)
     if splits is not None:
         return splits
     data_dir.mkdir(parents=True, exist_ok=True)
     with FileLock(str(cache_path) + ".lock", mode=umask_file_mode()):
         # Another job may have built it while this one waited for the lock.
-        splits = _usable_cache(cache_path, train_per_class, test_per_class, warn=True)
+        splits = _usable_cache(cache_path, spec, warn=True)
         if splits is not None:
             return splits
         source = archive if archive is not None else download_archive(url, data_dir)
-        log.info("Building the DHCD digits cache %s from %s", cache_path, source)
-        splits = read_digit_archive(source, train_per_class, test_per_class)
-        write_cache(splits, cache_path)
+        log.info("Building the data cache %s from %s", cache_path, source)
+        splits = read_image_folders(source, spec)
+        write_cache(splits, cache_path, spec)
     return splits

@@ -1,12 +1,21 @@
 """Typed schema of `configs/train.yaml`: Hydra merges every YAML onto these dataclasses, so a
 wrong type or unknown key fails at composition, and `validate_config` checks value ranges
 before anything is built.
+
+The options of this package's components (data module, module, network, callbacks) are stated
+here once, each with a comment: their defaults and their checks. The components' signatures
+take their defaults from these classes (`defaults_of`), and run the same checks; the YAML
+files set only targets, interpolations and values that differ. The schema is the source, not
+the signatures, because it must load in a fraction of a second, without torch or Lightning: a
+config error shows before either is imported. `python train.py --cfg job` prints the composed
+config.
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import MISSING as MISSING_FIELD
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Optional
 
@@ -39,24 +48,40 @@ def _require(condition: bool, key: str, value: Any, rule: str) -> None:
 
 @dataclass
 class DataConfig:
-    """Options of `HindiDigitsDataModule`."""
+    """Options of `HindiDigitsDataModule` (`data=dhcd`)."""
 
     _target_: str = "bn2d_study.data.HindiDigitsDataModule"
-    data_dir: str = MISSING
+    # Where the prepared cache and a downloaded archive are kept.
+    data_dir: str = "data"
+    # A local copy of the official zip (or another archive or folder of the same layout),
+    # used when no cache exists yet; null downloads from `url`.
     archive: Optional[str] = None  # noqa: UP045
     url: str = DHCD_URL
+    # Images per batch, for training and evaluation alike (as in the study).
     batch_size: int = 32
+    # Share of Train held out for validation; 0 evaluates on Test every epoch (as the study did).
     val_fraction: float = 0.1
+    # Seed of the held-out split's own generator: the same split for every run seed.
     split_seed: int = 0
+    # In-memory batches are cheap: worker processes cost more than they save.
     num_workers: int = 0
     pin_memory: bool = False
+    # Standardize with the train split's mean/std (the study did not: pixel / 255 only).
     normalize: bool = False
+    # Which class folders to read (a regular expression): the 10 digits of the archive's 46.
     classes: str = DIGIT_CLASSES
+    # Classes it must find; the network's outputs (model.net.num_classes) follow it.
     num_classes: int = NUM_CLASSES
+    # Width and height of every image, in pixels; the network's input follows it.
     image_size: int = IMAGE_SIZE
+    # Images each class must hold (null: any number); lower only for small archives of tests.
     train_per_class: Optional[int] = TRAIN_IMAGES_PER_CLASS  # noqa: UP045
     test_per_class: Optional[int] = TEST_IMAGES_PER_CLASS  # noqa: UP045
+    # The prepared cache's file in data_dir; another data set needs another.
     cache_name: str = "dhcd-digits.pt"
+    # Hold the data on the training device and draw each batch there by index (the same
+    # batches as the DataLoader path): auto = in a single process with num_workers 0 (CPU or
+    # GPU); true = always; false = never.
     device_resident: Any = "auto"
 
     def __post_init__(self) -> None:
@@ -100,13 +125,14 @@ class CnnConfig:
     """Options of `build_cnn` (`model.net` with the default `model/net=cnn`)."""
 
     _target_: str = "bn2d_study.models.build_cnn"
-    _partial_: bool = True
-    conv_layers: int = 3
-    filters: int = 16
-    kernel_size: int = 3
-    pool_size: int = 2
-    image_size: int = IMAGE_SIZE
-    num_classes: int = NUM_CLASSES
+    _partial_: bool = True  # the module calls it with model.use_batchnorm
+    conv_layers: int = 3  # [Conv2d (BatchNorm2d) ReLU] blocks
+    filters: int = 16  # output channels of each convolution
+    kernel_size: int = 3  # odd: convolutions use "same" padding
+    pool_size: int = 2  # the one MaxPool2d after the blocks
+    image_size: int = IMAGE_SIZE  # the input's width and height (data.image_size)
+    num_classes: int = NUM_CLASSES  # the outputs (data.num_classes)
+    # > 0: Dropout before the last layer (the example switch of docs/adapt.md).
     dropout: float = 0.0
 
     def __post_init__(self) -> None:
@@ -145,13 +171,21 @@ class ModelConfig:
     """Options of `DigitClassifier`; the network's own under `net`."""
 
     _target_: str = "bn2d_study.models.DigitClassifier"
+    # BatchNorm2d right after each Conv2d, before its ReLU: the switch the study is about. The
+    # module passes it to the network it builds.
     use_batchnorm: bool = True
-    # Any network factory; checked against CnnConfig when it is the study's CNN.
+    # The network: a partial that the module calls with use_batchnorm (model/net=<name>);
+    # checked against CnnConfig when it is the study's CNN.
     net: Any = MISSING
+    # A partial optimizer, called with the parameters (configs/model/cnn.yaml: plain SGD).
     optimizer: Any = MISSING
+    # A partial LR scheduler stepped once per epoch, e.g. torch.optim.lr_scheduler.StepLR.
     scheduler: Any = None
+    # NHWC memory layout for the convolutions (experiment=paper keeps the study's NCHW).
     channels_last: bool = True
+    # torch.compile the network (its first steps are slow while it compiles).
     compile: bool = False
+    # torch.compile mode: null/default; reduce-overhead also captures CUDA graphs of the steps.
     compile_mode: Optional[str] = None  # noqa: UP045
     conv_layers: Optional[int] = None  # noqa: UP045
     filters: Optional[int] = None  # noqa: UP045
@@ -178,14 +212,21 @@ class ModelConfig:
             CnnConfig(**self.net)
 
 
+# The callbacks' options are stated here once: their defaults (the callbacks' signatures take
+# them from these classes, via `defaults_of`) and their checks (the callbacks run them too).
+
+
 @dataclass
 class SampledWeightsConfig:
     """Options of `SampledWeightsLogger`."""
 
     _target_: str = "bn2d_study.callbacks.SampledWeightsLogger"
     output_dir: str = MISSING
+    # Two full indices into the layer's weight (out filter, in channel, row, column): the study's.
     indices: list[list[int]] = field(default_factory=lambda: [[3, 4, 1, 0], [3, 8, 1, 0]])
+    # The module's name in the LightningModule, such as net.4; null takes the last Conv2d.
     layer: Optional[str] = None  # noqa: UP045
+    # Also record after every training step, for a finer path.
     every_step: bool = False
 
     def __post_init__(self) -> None:
@@ -202,7 +243,11 @@ class LossLandscapeConfig:
     """Options of `LossLandscapeProbe` (`callbacks=landscape`)."""
 
     _target_: str = "bn2d_study.callbacks.LossLandscapeProbe"
+    # Probe every N optimizer steps; each probe costs len(step_sizes) + 1 forward/backward passes.
     every_n_steps: int = 50
+    # Distances moved along the current gradient (w - eta * grad). The paper moves up to a few
+    # learning rates of its VGG (lr 0.1); the study's lr 0.001 is far smaller, so these span the
+    # region the optimizer could reach with larger steps.
     step_sizes: list[float] = field(default_factory=lambda: [0.05, 0.1, 0.2, 0.4])
 
     def __post_init__(self) -> None:
@@ -221,11 +266,46 @@ class LossLandscapeConfig:
 
 
 @dataclass
+class DivergenceConfig:
+    """Options of `DivergenceStop`."""
+
+    _target_: str = "bn2d_study.callbacks.DivergenceStop"
+    # Read the on-device running sum of train losses every N steps (and after each epoch's last
+    # batch): no device synchronisation on the other steps.
+    check_every_n_steps: int = 20
+
+    def __post_init__(self) -> None:
+        _require(
+            self.check_every_n_steps >= 1,
+            "callbacks.divergence.check_every_n_steps",
+            self.check_every_n_steps,
+            "it must be >= 1",
+        )
+
+
+def defaults_of(schema: type) -> dict[str, Any]:
+    """A schema class's defaults by field name (lists as tuples: signature defaults must not
+    be mutable), for the signatures of the classes it configures."""
+    found: dict[str, Any] = {}
+    for item in fields(schema):
+        if item.default is not MISSING_FIELD:
+            found[item.name] = item.default
+        elif item.default_factory is not MISSING_FIELD:
+            value = item.default_factory()
+            found[item.name] = (
+                tuple(tuple(v) if isinstance(v, list) else v for v in value)
+                if isinstance(value, list)
+                else value
+            )
+    return found
+
+
+@dataclass
 class CallbacksConfig:
     """The run's callbacks; set one to null to drop it."""
 
     model_checkpoint: Any = None
-    divergence: Any = None
+    divergence: Optional[DivergenceConfig] = None  # noqa: UP045
     epoch_timer: Any = None
     sampled_weights: Optional[SampledWeightsConfig] = None  # noqa: UP045
     loss_landscape: Optional[LossLandscapeConfig] = None  # noqa: UP045
@@ -355,6 +435,8 @@ def register_configs() -> None:
     Plugins.instance()
     store = ConfigStore.instance()
     store.store(name="train_schema", node=TrainConfig)
+    # The study's CNN: configs/model/net/cnn.yaml lists this in its defaults.
+    store.store(group="model/net", name="cnn_schema", node=CnnConfig)
     for name, node in (
         ("submitit_slurm", BoundedSlurmQueueConf),
         ("submitit_local", BoundedLocalQueueConf),

@@ -8,7 +8,9 @@ import torch
 from lightning import Callback, LightningModule, Trainer
 from torch import Tensor
 
-from bn2d_study.errors import ConfigError
+from bn2d_study.config_schema import DivergenceConfig, defaults_of
+
+_DEFAULTS = defaults_of(DivergenceConfig)
 
 
 class TrainingDivergedError(Exception):
@@ -33,11 +35,8 @@ class DivergenceStop(Callback):
     later by raising `TrainingDivergedError`. Turn the check off with `callbacks.divergence=null`.
     """
 
-    def __init__(self, check_every_n_steps: int = 20) -> None:
-        if check_every_n_steps < 1:
-            raise ConfigError(
-                f"callbacks.divergence.check_every_n_steps={check_every_n_steps} must be >= 1."
-            )
+    def __init__(self, check_every_n_steps: int = _DEFAULTS["check_every_n_steps"]) -> None:
+        DivergenceConfig(check_every_n_steps=check_every_n_steps)  # the schema's check
         self.check_every_n_steps = check_every_n_steps
         self._loss_sum: Tensor | None = None
 

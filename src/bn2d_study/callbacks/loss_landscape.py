@@ -10,7 +10,9 @@ import torch
 from lightning import Callback, LightningModule, Trainer
 from torch import Tensor, nn
 
-from bn2d_study.errors import ConfigError
+from bn2d_study.config_schema import LossLandscapeConfig, defaults_of
+
+_DEFAULTS = defaults_of(LossLandscapeConfig)
 
 
 def _norm(tensors: Sequence[Tensor]) -> float:
@@ -43,17 +45,11 @@ class LossLandscapeProbe(Callback):
     """
 
     def __init__(
-        self, every_n_steps: int = 50, step_sizes: Sequence[float] = (0.05, 0.1, 0.2, 0.4)
+        self,
+        every_n_steps: int = _DEFAULTS["every_n_steps"],
+        step_sizes: Sequence[float] = _DEFAULTS["step_sizes"],
     ) -> None:
-        if every_n_steps < 1:
-            raise ConfigError(
-                f"callbacks.loss_landscape.every_n_steps={every_n_steps} must be >= 1."
-            )
-        if not step_sizes or any(eta <= 0 for eta in step_sizes):
-            raise ConfigError(
-                f"callbacks.loss_landscape.step_sizes={list(step_sizes)} must be a non-empty "
-                f"list of positive numbers."
-            )
+        LossLandscapeConfig(every_n_steps=every_n_steps, step_sizes=list(step_sizes))  # checks
         self.every_n_steps = every_n_steps
         self.step_sizes = [float(eta) for eta in step_sizes]
         self._batch: Any = None

@@ -12,6 +12,7 @@ from lightning.pytorch.loggers import TensorBoardLogger
 from lightning.pytorch.utilities import rank_zero_only
 from torch import Tensor, nn
 
+from bn2d_study.config_schema import SampledWeightsConfig, defaults_of
 from bn2d_study.errors import ConfigError
 from bn2d_study.run_folder import (
     SAMPLED_WEIGHTS_COLUMNS,
@@ -20,6 +21,8 @@ from bn2d_study.run_folder import (
     read_weight_path,
     rows_before_epoch,
 )
+
+_DEFAULTS = defaults_of(SampledWeightsConfig)
 
 
 class SampledWeightsLogger(Callback):
@@ -40,15 +43,13 @@ class SampledWeightsLogger(Callback):
     def __init__(
         self,
         output_dir: str,
-        indices: Sequence[Sequence[int]] = ((3, 4, 1, 0), (3, 8, 1, 0)),
-        layer: str | None = None,
-        every_step: bool = False,
+        indices: Sequence[Sequence[int]] = _DEFAULTS["indices"],
+        layer: str | None = _DEFAULTS["layer"],
+        every_step: bool = _DEFAULTS["every_step"],
     ) -> None:
-        if len(indices) != 2:
-            raise ConfigError(
-                f"callbacks.sampled_weights.indices must hold exactly two weight indices, got "
-                f"{list(indices)}."
-            )
+        SampledWeightsConfig(  # the schema's checks
+            output_dir=output_dir, indices=[list(i) for i in indices], layer=layer
+        )
         self.output_dir = Path(output_dir)
         self.indices = [tuple(int(i) for i in index) for index in indices]
         self.layer = layer

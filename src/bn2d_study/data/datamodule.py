@@ -9,19 +9,15 @@ import torch
 from lightning import LightningDataModule
 from torch.utils.data import DataLoader
 
+from bn2d_study.config_schema import DataConfig, defaults_of
 from bn2d_study.data.archive import DataSpec, ImageSplits
-from bn2d_study.data.dhcd import (
-    DHCD_URL,
-    DIGIT_CLASSES,
-    IMAGE_SIZE,
-    NUM_CLASSES,
-    TEST_IMAGES_PER_CLASS,
-    TRAIN_IMAGES_PER_CLASS,
-)
 from bn2d_study.data.device_batches import DeviceBatches
 from bn2d_study.data.in_memory import InMemoryDigits, balanced_subset, batch_loader
-from bn2d_study.data.source import CACHE_FILE_NAME, prepare_images
+from bn2d_study.data.source import prepare_images
 from bn2d_study.errors import ConfigError
+
+# The options' defaults and checks are DataConfig's (config_schema.py): stated once.
+_DEFAULTS = defaults_of(DataConfig)
 
 
 class HindiDigitsDataModule(LightningDataModule):
@@ -54,22 +50,22 @@ class HindiDigitsDataModule(LightningDataModule):
 
     def __init__(
         self,
-        data_dir: str = "data",
-        archive: str | None = None,
-        url: str = DHCD_URL,
-        batch_size: int = 32,
-        val_fraction: float = 0.1,
-        split_seed: int = 0,
-        num_workers: int = 0,
-        pin_memory: bool = False,
-        normalize: bool = False,
-        classes: str = DIGIT_CLASSES,
-        num_classes: int = NUM_CLASSES,
-        image_size: int = IMAGE_SIZE,
-        train_per_class: int | None = TRAIN_IMAGES_PER_CLASS,
-        test_per_class: int | None = TEST_IMAGES_PER_CLASS,
-        cache_name: str = CACHE_FILE_NAME,
-        device_resident: bool | str = "auto",
+        data_dir: str = _DEFAULTS["data_dir"],
+        archive: str | None = _DEFAULTS["archive"],
+        url: str = _DEFAULTS["url"],
+        batch_size: int = _DEFAULTS["batch_size"],
+        val_fraction: float = _DEFAULTS["val_fraction"],
+        split_seed: int = _DEFAULTS["split_seed"],
+        num_workers: int = _DEFAULTS["num_workers"],
+        pin_memory: bool = _DEFAULTS["pin_memory"],
+        normalize: bool = _DEFAULTS["normalize"],
+        classes: str = _DEFAULTS["classes"],
+        num_classes: int = _DEFAULTS["num_classes"],
+        image_size: int = _DEFAULTS["image_size"],
+        train_per_class: int | None = _DEFAULTS["train_per_class"],
+        test_per_class: int | None = _DEFAULTS["test_per_class"],
+        cache_name: str = _DEFAULTS["cache_name"],
+        device_resident: bool | str = _DEFAULTS["device_resident"],
     ) -> None:
         super().__init__()
         self.save_hyperparameters(logger=False)

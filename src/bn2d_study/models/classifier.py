@@ -9,6 +9,7 @@ import torch
 from lightning import LightningModule
 from torch import Tensor, nn
 
+from bn2d_study.config_schema import ModelConfig, defaults_of
 from bn2d_study.lightning_speedups import FastHookName
 from bn2d_study.models.cnn import build_cnn
 from bn2d_study.models.metrics import SplitMetrics
@@ -18,6 +19,8 @@ SchedulerFactory = Callable[[torch.optim.Optimizer], Any]
 # Builds the network; called with `use_batchnorm` (e.g. `build_cnn`, or a partial of it).
 NetworkFactory = Callable[..., nn.Module]
 
+# The options' defaults are ModelConfig's (config_schema.py): stated once.
+_DEFAULTS = defaults_of(ModelConfig)
 # Metric groups: `train` during fitting, `val` and `test` after every epoch, and `best_ckpt`
 # for the final `trainer.test` with the best checkpoint.
 METRIC_GROUPS = ("train", "val", "test", "best_ckpt")
@@ -45,11 +48,11 @@ class DigitClassifier(FastHookName, LightningModule):
         self,
         optimizer: OptimizerFactory,
         scheduler: SchedulerFactory | None = None,
-        use_batchnorm: bool = True,
+        use_batchnorm: bool = _DEFAULTS["use_batchnorm"],
         net: NetworkFactory = build_cnn,
-        channels_last: bool = False,
-        compile: bool = False,
-        compile_mode: str | None = None,
+        channels_last: bool = _DEFAULTS["channels_last"],
+        compile: bool = _DEFAULTS["compile"],
+        compile_mode: str | None = _DEFAULTS["compile_mode"],
     ) -> None:
         super().__init__()
         # The factories stay out of the checkpoint: pickled callables would need an unsafe

@@ -4,17 +4,22 @@ from __future__ import annotations
 
 from torch import nn
 
+from bn2d_study.config_schema import CnnConfig, defaults_of
+
+# The options' defaults and checks are CnnConfig's (config_schema.py): stated once.
+_DEFAULTS = defaults_of(CnnConfig)
+
 
 def build_cnn(
     use_batchnorm: bool = True,
-    conv_layers: int = 3,
-    filters: int = 16,
-    kernel_size: int = 3,
-    pool_size: int = 2,
+    conv_layers: int = _DEFAULTS["conv_layers"],
+    filters: int = _DEFAULTS["filters"],
+    kernel_size: int = _DEFAULTS["kernel_size"],
+    pool_size: int = _DEFAULTS["pool_size"],
     in_channels: int = 1,
-    image_size: int = 32,
-    num_classes: int = 10,
-    dropout: float = 0.0,
+    image_size: int = _DEFAULTS["image_size"],
+    num_classes: int = _DEFAULTS["num_classes"],
+    dropout: float = _DEFAULTS["dropout"],
 ) -> nn.Sequential:
     """Build `[Conv2d (BatchNorm2d) ReLU] x conv_layers, MaxPool2d, Flatten, (Dropout,) Linear`.
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
+import pytest
 import torch
 import yaml
 from helpers import finish, launch, make_class_folders, tiny_data_overrides
@@ -108,6 +109,7 @@ def test_recipe_2_plug_in_your_own_network_by_config(tiny_archive: Path, tmp_pat
         assert (run / "sampled_weights.csv").read_text().count("\nepoch,0,") == 1
 
 
+@pytest.mark.slow
 def test_recipe_4_the_report_settings_follow_the_one_rule(
     tiny_archive: Path, tmp_path: Path
 ) -> None:

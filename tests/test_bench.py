@@ -18,6 +18,7 @@ TINY_ARGS = ["--train-per-class", str(TINY_TRAIN_PER_CLASS)]
 TINY_ARGS += ["--test-per-class", str(TINY_TEST_PER_CLASS)]
 
 
+@pytest.mark.slow
 def test_bench_runs_every_variant_and_writes_its_tables(
     tiny_archive: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

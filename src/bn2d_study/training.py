@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import torch
 from hydra.utils import instantiate
@@ -73,7 +73,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
         )
         return {}
     except OSError as error:
-        raise as_resource_error(error) or error from error
+        _raise_as_resource_error(error)
     try:
         return _train_holding_the_folder(cfg, output_dir, config_error)
     finally:
@@ -125,8 +125,16 @@ def _train_holding_the_folder(
     try:
         write_run_status(output_dir, COMPLETED, metrics=metrics)
     except OSError as error:
-        raise as_resource_error(error) or error from error
+        _raise_as_resource_error(error)
     return metrics
+
+
+def _raise_as_resource_error(error: OSError) -> NoReturn:
+    """Raise a full disk or a permission error as one paragraph; anything else as it is."""
+    resource = as_resource_error(error)
+    if resource is None:
+        raise error
+    raise resource from error
 
 
 def _record(output_dir: Path, status: str, **fields: Any) -> None:

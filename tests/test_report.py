@@ -239,6 +239,17 @@ def run_outcomes(sweep: Path) -> dict[tuple[str, str], list[tuple[str, float | N
     return outcomes
 
 
+def runs_at(sweep: Path, flag: str, lr: str) -> list[Path]:
+    """The completed runs of one BN flag and learning rate (as the CSV writes it)."""
+    found = []
+    for run in sweep.glob("[0-9]*_*"):
+        run_lr = float(run.name.split("lr=")[1].split(",")[0])
+        status = json.loads((run / "run_status.json").read_text())["status"]
+        if f"use_batchnorm={flag}" in run.name and run_lr == float(lr) and status == "completed":
+            found.append(run)
+    return found
+
+
 def test_a_swept_key_gets_every_value_the_best_and_diverged_counts(lr_sweep: Path) -> None:
     assert report_main([str(lr_sweep), "--sweep", "model.optimizer.lr"]) == 0
     outcomes = run_outcomes(lr_sweep)
@@ -249,8 +260,7 @@ def test_a_swept_key_gets_every_value_the_best_and_diverged_counts(lr_sweep: Pat
         group = [r for r in rows if r["group"] == f"use_batchnorm={flag}"]
         means = {}
         for row in group:
-            lr = format(float(row["lr"]), "g").replace("e+", "e+")
-            seen = outcomes[flag, lr if lr != "1e+30" else "1e+30"]
+            seen = outcomes[flag, format(float(row["lr"]), "g")]  # run names write 1e+30
             finals = [acc for status, acc in seen if status == "completed"]
             assert int(row["runs"]) == len(seen) == 2
             assert int(row["diverged"]) == sum(status == "diverged" for status, _ in seen)
@@ -258,6 +268,13 @@ def test_a_swept_key_gets_every_value_the_best_and_diverged_counts(lr_sweep: Pat
             if len(finals) >= 2:
                 means[row["lr"]] = statistics.mean(finals)
                 assert float(row["final_test_acc_mean"]) == pytest.approx(means[row["lr"]])
+                bests = [
+                    max(float(r["test/acc"]) for r in read_metrics(run) if r.get("test/acc"))
+                    for run in runs_at(lr_sweep, flag, row["lr"])
+                ]
+                assert float(row["best_test_acc_per_run_mean"]) == pytest.approx(
+                    statistics.mean(bests)
+                )
         (best,) = [r["lr"] for r in group if r["best"] == "True"]
         assert best == max(means, key=means.__getitem__)
     at_best = [r for r in read_csv(lr_sweep / "paired_comparison.csv") if r["at_best"]]

@@ -97,6 +97,9 @@ def summary_rows(report: StudyReport) -> list[dict[str, Any]]:
             final_test_acc_ci95_high=setting.final_acc.ci_high,
             best_test_acc=setting.best_acc,
             best_epoch=setting.best_epoch,
+            best_test_acc_per_run_mean=setting.best_acc_per_run.mean,
+            best_test_acc_per_run_ci95_low=setting.best_acc_per_run.ci_low,
+            best_test_acc_per_run_ci95_high=setting.best_acc_per_run.ci_high,
             epochs_to_threshold=setting.epochs_to_threshold or "never",
         )
         loss = setting.train_loss_at_convergence_epoch
@@ -149,9 +152,10 @@ def _sweep_section(report: StudyReport) -> list[str]:
     name = report.short_names[report.sweep_key]
     parts = [f"## {name}: every value, the best of each group", ""]
     parts.append(
-        "Final test accuracy over the completed runs of each value (mean ± std, 95% CI). "
-        "The best value of a group has the highest mean with at least 2 completed runs. "
-        "Diverged runs are counted, never averaged in."
+        "Final test accuracy, and each run's best test accuracy over its epochs, over the "
+        "completed runs of each value (mean ± std, 95% CI). The best value of a group has the "
+        "highest mean final accuracy with at least 2 completed runs. Diverged runs are "
+        "counted, never averaged in."
     )
     for group in report.sweep_groups:
         parts += ["", f"### {group.label}", ""]
@@ -162,15 +166,14 @@ def _sweep_section(report: StudyReport) -> list[str]:
                 v.diverged,
                 _mean_std(v.setting.final_acc),
                 _interval(v.setting.final_acc),
-                f"{_number(v.setting.best_acc)} ({v.setting.best_epoch})"
-                if v.setting.best_epoch is not None
-                else "n/a",
+                _mean_std(v.setting.best_acc_per_run),
+                _interval(v.setting.best_acc_per_run),
                 v.setting.epochs_to_threshold or "never",
             ]
             for v in group.values
         ]
         header = [name, "completed", "diverged", "final test acc", "95% CI"]
-        header += ["best test acc (epoch)", f"epochs to {report.threshold}"]
+        header += ["best test acc (per run)", "95% CI", f"epochs to {report.threshold}"]
         parts.append(markdown_table(header, rows))
     parts.append("")
     compared = report.short_names[report.compare_key]
@@ -393,7 +396,9 @@ def write_report(
                 "final_test_acc_std": v.setting.final_acc.std,
                 "final_test_acc_ci95_low": v.setting.final_acc.ci_low,
                 "final_test_acc_ci95_high": v.setting.final_acc.ci_high,
-                "best_test_acc": v.setting.best_acc,
+                "best_test_acc_per_run_mean": v.setting.best_acc_per_run.mean,
+                "best_test_acc_per_run_ci95_low": v.setting.best_acc_per_run.ci_low,
+                "best_test_acc_per_run_ci95_high": v.setting.best_acc_per_run.ci_high,
                 "epochs_to_threshold": v.setting.epochs_to_threshold or "never",
             }
             for group in report.sweep_groups

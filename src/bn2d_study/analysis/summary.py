@@ -85,6 +85,7 @@ class SettingSummary:
     final_acc: SampleSummary
     best_acc: float  # of the seed-mean test-accuracy curve
     best_epoch: int | None
+    best_acc_per_run: SampleSummary  # each run's own best test accuracy, over the runs
     epochs_to_threshold: int | None  # epochs trained until the mean curve first reaches it
     train_loss_at_convergence_epoch: SampleSummary
     path_measures: dict[str, SampleSummary] = field(default_factory=dict)
@@ -155,6 +156,13 @@ def summarize_setting(
         ),
         best_acc=float(accuracy[best_epoch]) if best_epoch is not None else math.nan,
         best_epoch=best_epoch,
+        best_acc_per_run=_finite_summary(
+            [
+                float(np.nanmax(run.curve("test/acc")))
+                for run in runs
+                if np.isfinite(run.curve("test/acc")).any()
+            ]
+        ),
         epochs_to_threshold=int(reached[0]) + 1 if len(reached) else None,
         train_loss_at_convergence_epoch=_finite_summary(
             [

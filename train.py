@@ -53,7 +53,7 @@ def main(cfg: DictConfig) -> float:
             raise SweepIncompleteError(str(error)) from None
         # Recorded in the run's run_status.json: the sweep goes on, and its summary names it.
         return float("nan")
-    except Exception as error:
+    except SystemExit as error:  # Lightning's SIGTERMException is one
         from lightning.pytorch.utilities.exceptions import SIGTERMException
 
         if not isinstance(error, SIGTERMException):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import json
 import math
+import shutil
 import signal
 import socket
 import statistics
@@ -14,9 +15,11 @@ import time
 from pathlib import Path
 
 import pytest
+import yaml
 from helpers import finish, launch, read_metrics, tiny_data_overrides
 from PIL import Image
 
+from bn2d_study.config_history import MOVED_TO_NET
 from bn2d_study.report import main as report_main
 
 SEEDS = (1, 2, 3)
@@ -144,6 +147,35 @@ def test_summary_matches_numbers_computed_from_the_metrics_csvs(sweep: Path) -> 
     for name in ("test_accuracy.png", "train_loss.png", "weight_paths.png"):
         with Image.open(sweep / name) as image:
             assert image.size[0] > 300
+
+
+def write_in_the_old_layout(run_dir: Path) -> None:
+    """Rewrite a run's config as runs wrote it before the network moved under model.net and
+    the data module learned other class sets: model.<key> and no data.classes."""
+    config_path = run_dir / "resolved_config.yaml"
+    config = yaml.safe_load(config_path.read_text())
+    net = config["model"].pop("net")
+    for key in MOVED_TO_NET:
+        config["model"][key] = net[key]
+    for key in ("classes", "num_classes", "image_size", "cache_name"):
+        del config["data"][key]
+    config_path.write_text(yaml.safe_dump(config))
+
+
+def test_runs_written_before_a_config_change_stay_in_their_setting(
+    sweep: Path, tmp_path: Path
+) -> None:
+    copy = tmp_path / "sweep"
+    shutil.copytree(sweep, copy)
+    old_runs = [run for run in copy.glob("[0-9]*_*") if "seed=1" in run.name.split(",")]
+    assert len(old_runs) == 2  # BN on and off
+    for run_dir in old_runs:
+        write_in_the_old_layout(run_dir)
+    assert report_main([str(copy), "--threshold", "0.5"]) == 0
+    assert report_main([str(sweep), "--threshold", "0.5"]) == 0
+    # The same settings and the same numbers as the report on the untouched runs.
+    assert read_csv(copy / "summary.csv") == read_csv(sweep / "summary.csv")
+    assert read_csv(copy / "paired_comparison.csv") == read_csv(sweep / "paired_comparison.csv")
 
 
 def test_report_on_a_single_run_and_on_a_run_still_in_progress(

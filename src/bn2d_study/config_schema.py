@@ -25,6 +25,7 @@ from hydra_plugins.hydra_submitit_launcher.config import LocalQueueConf, SlurmQu
 from omegaconf import MISSING, DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
+from bn2d_study.config_history import MOVED_TO_NET
 from bn2d_study.data.dhcd import (
     DHCD_URL,
     DIGIT_CLASSES,
@@ -154,16 +155,15 @@ class CnnConfig:
         _require(0 <= self.dropout < 1, "model.net.dropout", self.dropout, "it must be in [0, 1)")
 
 
-# The network's options before they moved under model.net: still keys of the schema, so that
-# `model.filters=8` gets an error that names the new key instead of Hydra's "not in struct".
-_MOVED_TO_NET = ("conv_layers", "filters", "kernel_size", "pool_size", "num_classes")
+# The moved keys (MOVED_TO_NET) are still keys of the schema, so that `model.filters=8` gets
+# an error that names the new key instead of Hydra's "not in struct".
 
 
 def model_node(cfg: DictConfig) -> DictConfig:
     """`cfg.model`, resolved, without the moved keys: what `DigitClassifier` is built from."""
     model = OmegaConf.to_container(cfg.model, resolve=True)
     assert isinstance(model, dict)
-    return OmegaConf.create({k: v for k, v in model.items() if k not in _MOVED_TO_NET})
+    return OmegaConf.create({k: v for k, v in model.items() if k not in MOVED_TO_NET})
 
 
 @dataclass
@@ -194,7 +194,7 @@ class ModelConfig:
     num_classes: Optional[int] = None  # noqa: UP045
 
     def __post_init__(self) -> None:
-        for key in _MOVED_TO_NET:
+        for key in MOVED_TO_NET:
             value = getattr(self, key)
             _require(
                 value is None,

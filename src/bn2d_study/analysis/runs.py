@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 import yaml
 
+from bn2d_study.config_history import upgrade_run_config
 from bn2d_study.run_folder import (
     COMPLETED,
     DIVERGED,
@@ -93,7 +94,9 @@ def read_run(run_dir: Path) -> RunRecord:
     try:
         # A run that failed before writing its config has none.
         config = (
-            flatten(yaml.safe_load(config_path.read_text()) or {}) if config_path.is_file() else {}
+            upgrade_run_config(flatten(yaml.safe_load(config_path.read_text()) or {}))
+            if config_path.is_file()
+            else {}
         )
     except (OSError, yaml.YAMLError) as error:
         return RunRecord(run_dir, {}, FAILED, f"unreadable {RESOLVED_CONFIG_NAME}: {error}")

@@ -1,0 +1,46 @@
+"""How the config's layout changed: for the schema's errors on old keys, and for reading run
+folders written before a change as if they had been written after it.
+
+A report over one sweep must not split a setting in two because some of its runs were made
+before a key moved. `upgrade_run_config` rewrites an old run's (flattened) config into the
+current layout, with the values those runs actually used. No import here beyond the standard
+library: the schema and the report both use it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+# The network's options were `model.<key>` until they moved under `model.net` (the network
+# became its own config group, configs/model/net/).
+MOVED_TO_NET = ("conv_layers", "filters", "kernel_size", "pool_size", "num_classes")
+
+# What runs written before each change used for the keys that the change added: the study's
+# CNN, built for the DHCD digits (32-pixel images, classes digit_0 .. digit_9), no dropout.
+# These are facts of those runs, not the current defaults, which may change.
+_NET_ADDED = {
+    "model.net._target_": "bn2d_study.models.build_cnn",
+    "model.net._partial_": True,
+    "model.net.image_size": 32,
+    "model.net.dropout": 0.0,
+}
+_DATA_ADDED = {
+    "data.classes": "digit_[0-9]",
+    "data.num_classes": 10,
+    "data.image_size": 32,
+}
+
+
+def upgrade_run_config(config: dict[str, Any]) -> dict[str, Any]:
+    """A run's flattened config in the current layout; a current one is returned unchanged."""
+    upgraded = dict(config)
+    if any(upgraded.get(f"model.{key}") is not None for key in MOVED_TO_NET) and not any(
+        key.startswith("model.net.") for key in upgraded
+    ):
+        for key in MOVED_TO_NET:
+            upgraded[f"model.net.{key}"] = upgraded.get(f"model.{key}")
+            upgraded[f"model.{key}"] = None
+        upgraded.update(_NET_ADDED)
+    if "data.batch_size" in upgraded and "data.classes" not in upgraded:
+        upgraded.update(_DATA_ADDED)
+    return upgraded

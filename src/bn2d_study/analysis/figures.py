@@ -21,6 +21,13 @@ from bn2d_study.analysis.summary import (
 from bn2d_study.plots.descent_path import draw_descent_path
 
 
+def spans_decades(values: Sequence[float], factor: float) -> bool:
+    """Whether the finite values are all positive and the largest is `factor` times the
+    smallest or more: the rule for a logarithmic axis."""
+    finite = [v for v in values if math.isfinite(v)]
+    return bool(finite) and min(finite) > 0 and max(finite) >= factor * min(finite)
+
+
 def draw_curves(ax: Axes, settings: Sequence[SettingSummary], key: str, ylabel: str) -> None:
     """One line per setting: the mean across seeds, with a band of one standard deviation."""
     for setting in settings:
@@ -57,6 +64,9 @@ def landscape_figure(settings: Sequence[SettingSummary]) -> Figure:
         ax = fig.add_subplot(1, len(LANDSCAPE_KEYS), index + 1)
         draw_curves(ax, settings, key, key.split("/", 1)[1])
         ax.set_title(f"{key} (epoch mean; mean across seeds ±1 std)", fontsize=9)
+        plotted = [y for line in ax.lines for y in np.asarray(line.get_ydata(), dtype=float)]
+        if spans_decades(plotted, 100):
+            ax.set_yscale("log")  # settings can differ by orders of magnitude
     fig.tight_layout()
     return fig
 
@@ -70,7 +80,7 @@ def sweep_figure(groups: Sequence[SweepGroup], key_label: str) -> Figure:
     values = [v.value for g in groups for v in g.values]
     numeric = all(isinstance(v, int | float) and not isinstance(v, bool) for v in values)
     order = sorted({format_value(v) for v in values})  # positions of non-numeric values
-    logarithmic = numeric and min(values) > 0 and max(values) >= 10 * min(values)
+    logarithmic = numeric and spans_decades(values, 10)
     bottom = blended_transform_factory(ax.transData, ax.transAxes)
     for group in groups:
         xs = [v.value if numeric else order.index(format_value(v.value)) for v in group.values]

@@ -15,6 +15,7 @@ from bn2d_study.analysis.summary import (
     LANDSCAPE_KEYS,
     SettingSummary,
     SweepGroup,
+    final_accuracies,
     format_value,
     mean_curve,
 )
@@ -72,58 +73,70 @@ def landscape_figure(settings: Sequence[SettingSummary]) -> Figure:
 
 
 def sweep_figure(groups: Sequence[SweepGroup], key_label: str) -> Figure:
-    """Final test accuracy against a swept key: per group the mean across seeds and its 95%
-    interval; a value where runs diverged is marked with how many (x at the bottom when none
-    of its runs completed)."""
-    fig = Figure(figsize=(7.5, 4.5))
-    ax = fig.add_subplot()
+    """Final test accuracy against a swept key: per group the mean across seeds, its 95%
+    interval (clipped to [0, 1]) and each run's value; a value where runs diverged is marked
+    with how many (x at the bottom when none of its runs completed). The right panel zooms in
+    on the values within 0.05 of the best mean, where settings that trained well differ."""
+    fig = Figure(figsize=(12, 4.5))
+    full, zoom = fig.add_subplot(1, 2, 1), fig.add_subplot(1, 2, 2)
     values = [v.value for g in groups for v in g.values]
     numeric = all(isinstance(v, int | float) and not isinstance(v, bool) for v in values)
     order = sorted({format_value(v) for v in values})  # positions of non-numeric values
     logarithmic = numeric and spans_decades(values, 10)
-    bottom = blended_transform_factory(ax.transData, ax.transAxes)
-    for group in groups:
-        xs = [v.value if numeric else order.index(format_value(v.value)) for v in group.values]
-        finals = [v.setting.final_acc for v in group.values]
-        means = np.array([f.mean for f in finals])
-        low = np.array([f.mean - f.ci_low if f.n > 1 else 0.0 for f in finals])
-        high = np.array([f.ci_high - f.mean if f.n > 1 else 0.0 for f in finals])
-        shown = np.isfinite(means)
-        container = ax.errorbar(
-            np.array(xs)[shown],
-            means[shown],
-            yerr=[low[shown], high[shown]],
-            marker="o",
-            capsize=3,
-            label=group.label,
-        )
-        color = container.lines[0].get_color()
-        for x, value, mean in zip(xs, group.values, means, strict=True):
-            if not value.diverged:
-                continue
-            text = f"{value.diverged}/{value.runs} diverged"
-            if math.isfinite(mean):
-                ax.annotate(
-                    text,
-                    (x, mean),
-                    fontsize=7,
-                    color=color,
-                    xytext=(4, -10),
-                    textcoords="offset points",
-                )
-            else:
-                ax.plot([x], [0.03], "x", color=color, transform=bottom, markersize=9)
-                ax.annotate(text, (x, 0.06), xycoords=bottom, fontsize=7, color=color)
-    if logarithmic:
-        ax.set_xscale("log")
-    if not numeric:
-        ax.set_xticks(range(len(order)), order)
-    ax.set_xlabel(key_label)
-    ax.set_ylabel("final test accuracy")
-    ax.set_title(f"final test accuracy against {key_label}: mean across seeds, 95% CI")
-    ax.grid(alpha=0.3)
-    if ax.lines:
-        ax.legend(fontsize=7)
+    means_seen: list[float] = []
+    for ax in (full, zoom):
+        bottom = blended_transform_factory(ax.transData, ax.transAxes)
+        for group in groups:
+            xs = [v.value if numeric else order.index(format_value(v.value)) for v in group.values]
+            finals = [v.setting.final_acc for v in group.values]
+            means = np.array([f.mean for f in finals])
+            low = np.array([max(f.ci_low, 0.0) if f.n > 1 else f.mean for f in finals])
+            high = np.array([min(f.ci_high, 1.0) if f.n > 1 else f.mean for f in finals])
+            shown = np.isfinite(means)
+            means_seen.extend(means[shown])
+            container = ax.errorbar(
+                np.array(xs)[shown],
+                means[shown],
+                yerr=[(means - low)[shown], (high - means)[shown]],
+                marker="o",
+                capsize=3,
+                label=group.label,
+            )
+            color = container.lines[0].get_color()
+            for x, value in zip(xs, group.values, strict=True):
+                runs = list(final_accuracies(value.setting).values())
+                ax.plot([x] * len(runs), runs, ".", color=color, alpha=0.5, markersize=5)
+            for x, value, mean in zip(xs, group.values, means, strict=True):
+                if not value.diverged:
+                    continue
+                text = f"{value.diverged}/{value.runs} diverged"
+                if math.isfinite(mean):
+                    ax.annotate(
+                        text,
+                        (x, mean),
+                        fontsize=7,
+                        color=color,
+                        xytext=(4, -10),
+                        textcoords="offset points",
+                    )
+                else:
+                    ax.plot([x], [0.03], "x", color=color, transform=bottom, markersize=9)
+                    ax.annotate(text, (x, 0.06), xycoords=bottom, fontsize=7, color=color)
+        if logarithmic:
+            ax.set_xscale("log")
+        if not numeric:
+            ax.set_xticks(range(len(order)), order)
+        ax.set_xlabel(key_label)
+        ax.set_ylabel("final test accuracy")
+        ax.grid(alpha=0.3)
+        if ax.lines:
+            ax.legend(fontsize=7)
+    full.set_title(f"final test accuracy against {key_label}: mean, 95% CI, runs", fontsize=10)
+    if means_seen:
+        best = max(means_seen)
+        near = [m for m in means_seen if m >= best - 0.05]
+        zoom.set_ylim(min(near) - 0.005, min(best + 0.005, 1.0))
+    zoom.set_title("the same, near the best mean", fontsize=10)
     fig.tight_layout()
     return fig
 

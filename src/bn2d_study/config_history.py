@@ -3,31 +3,34 @@ folders written before a change as if they had been written after it.
 
 A report over one sweep must not split a setting in two because some of its runs were made
 before a key moved. `upgrade_run_config` rewrites an old run's (flattened) config into the
-current layout, with the values those runs actually used. No import here beyond the standard
-library: the schema and the report both use it.
+current layout, with the values those runs actually used. It imports only the archive's
+constants (`bn2d_study.data.dhcd`, plain values): the schema and the report both use it.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from bn2d_study.data.dhcd import DIGIT_CLASSES, IMAGE_SIZE, NUM_CLASSES
+
 # The network's options were `model.<key>` until they moved under `model.net` (the network
 # became its own config group, configs/model/net/).
 MOVED_TO_NET = ("conv_layers", "filters", "kernel_size", "pool_size", "num_classes")
 
 # What runs written before each change used for the keys that the change added: the study's
-# CNN, built for the DHCD digits (32-pixel images, classes digit_0 .. digit_9), no dropout.
-# These are facts of those runs, not the current defaults, which may change.
+# CNN, built for the DHCD digits, with no dropout. Those runs could read nothing but the DHCD
+# digits, so the archive's constants are theirs; the current defaults, which may change, are
+# not used here.
 _NET_ADDED = {
     "model.net._target_": "bn2d_study.models.build_cnn",
     "model.net._partial_": True,
-    "model.net.image_size": 32,
+    "model.net.image_size": IMAGE_SIZE,
     "model.net.dropout": 0.0,
 }
 _DATA_ADDED = {
-    "data.classes": "digit_[0-9]",
-    "data.num_classes": 10,
-    "data.image_size": 32,
+    "data.classes": DIGIT_CLASSES,
+    "data.num_classes": NUM_CLASSES,
+    "data.image_size": IMAGE_SIZE,
 }
 
 

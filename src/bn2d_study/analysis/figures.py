@@ -83,17 +83,21 @@ def sweep_figure(groups: Sequence[SweepGroup], key_label: str) -> Figure:
     numeric = all(isinstance(v, int | float) and not isinstance(v, bool) for v in values)
     order = sorted({format_value(v) for v in values})  # positions of non-numeric values
     logarithmic = numeric and spans_decades(values, 10)
-    means_seen: list[float] = []
+    # Per group, once for both panels: x positions, means, the clipped interval, each run.
+    drawn = []
+    for group in groups:
+        xs = [v.value if numeric else order.index(format_value(v.value)) for v in group.values]
+        finals = [v.setting.final_acc for v in group.values]
+        means = np.array([f.mean for f in finals])
+        low = np.array([max(f.ci_low, 0.0) if f.n > 1 else f.mean for f in finals])
+        high = np.array([min(f.ci_high, 1.0) if f.n > 1 else f.mean for f in finals])
+        runs = [list(final_accuracies(v.setting).values()) for v in group.values]
+        drawn.append((group, xs, means, low, high, runs))
+    means_seen = [m for _, _, means, _, _, _ in drawn for m in means if math.isfinite(m)]
     for ax in (full, zoom):
         bottom = blended_transform_factory(ax.transData, ax.transAxes)
-        for group in groups:
-            xs = [v.value if numeric else order.index(format_value(v.value)) for v in group.values]
-            finals = [v.setting.final_acc for v in group.values]
-            means = np.array([f.mean for f in finals])
-            low = np.array([max(f.ci_low, 0.0) if f.n > 1 else f.mean for f in finals])
-            high = np.array([min(f.ci_high, 1.0) if f.n > 1 else f.mean for f in finals])
+        for group, xs, means, low, high, runs in drawn:
             shown = np.isfinite(means)
-            means_seen.extend(means[shown])
             container = ax.errorbar(
                 np.array(xs)[shown],
                 means[shown],
@@ -103,9 +107,9 @@ def sweep_figure(groups: Sequence[SweepGroup], key_label: str) -> Figure:
                 label=group.label,
             )
             color = container.lines[0].get_color()
-            for x, value in zip(xs, group.values, strict=True):
-                runs = list(final_accuracies(value.setting).values())
-                ax.plot([x] * len(runs), runs, ".", color=color, alpha=0.5, markersize=5)
+            for x, accuracies in zip(xs, runs, strict=True):
+                xs_of_runs = [x] * len(accuracies)
+                ax.plot(xs_of_runs, accuracies, ".", color=color, alpha=0.5, markersize=5)
             for x, value, mean in zip(xs, group.values, means, strict=True):
                 if not value.diverged:
                     continue

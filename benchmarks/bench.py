@@ -12,11 +12,13 @@ logging. For BN off and on, on the same data and model (batch 32), in one proces
 - (d) this project's fast mode (`speed=fast`: bf16 mixed precision + channels_last);
 - (e) (c) without the divergence check (`callbacks.divergence=null`): what the check costs.
 
-An epoch of (c)-(e) is timed from its start to the next epoch's start (to the end of fit for
-the last), so it holds everything the run does per epoch. The variants run in `--rounds`
-rounds, in alternating order, each round `--warmup` + `--epochs` epochs: on a shared machine
-the speed drifts by as much as the differences measured, and alternating spreads a drift over
-every variant. Each ratio is the median of the rounds' ratios of median epoch times.
+An epoch of (c)-(e) is timed from its start to the next epoch's start (for the last, to the end
+of its Test pass, checkpoints and logging), so it holds everything the run does per epoch; what
+the run does once after its last epoch (the descent-path plot) is timed apart. The variants
+run in `--rounds` rounds, in alternating order, each round `--warmup` + `--epochs` epochs: on
+a shared machine the speed drifts by as much as the differences measured, and alternating
+spreads a drift over every variant. Each ratio is the median of the rounds' ratios of median
+epoch times.
 
 Then, separately: the start-up (`train.py --help`, a config error, process start to the first
 training step) and the per-step framework overhead (a step's time less its forward, backward
@@ -96,6 +98,8 @@ class VariantResult:
     variant: str
     use_batchnorm: bool
     rounds: list[list[float]] = field(default_factory=list)
+    # Per round, this project only: the end of the run after its last epoch, in seconds.
+    end_of_run: list[float] = field(default_factory=list)
 
     @property
     def epoch_s(self) -> float:
@@ -122,8 +126,12 @@ def plain_epochs(
     channels_last: bool,
     device: torch.device,
     steps: StepTimes | None = None,
+    inplace_relu: bool = False,
 ) -> list[float]:
-    """The loop a user writes: whole-epoch seconds (train + Test); timers per step if asked."""
+    """The loop a user writes: whole-epoch seconds (train + Test); timers per step if asked.
+
+    Its network is the protocol's as written (`nn.ReLU()`), unless `inplace_relu`.
+    """
     fmt = torch.channels_last if channels_last else torch.contiguous_format
 
     def tensors(images: Any, labels: Any) -> tuple[Tensor, Tensor]:
@@ -133,7 +141,7 @@ def plain_epochs(
     train_x, train_y = tensors(splits.train_images, splits.train_labels)
     test_x, test_y = tensors(splits.test_images, splits.test_labels)
     seed_everything(SEED, verbose=False)
-    model = build_cnn(use_batchnorm=use_bn).to(device, memory_format=fmt)
+    model = build_cnn(use_batchnorm=use_bn, inplace_relu=inplace_relu).to(device, memory_format=fmt)
     optimizer = torch.optim.SGD(model.parameters(), lr=LEARNING_RATE)
     criterion = nn.CrossEntropyLoss()
     clock = time.perf_counter
@@ -185,23 +193,38 @@ _INSTANCES: list[Callback] = []
 
 
 class EpochClock(Callback):
-    """Bench only: the start of every training epoch and the end of fit (perf_counter)."""
+    """Bench only: the start of every training epoch, the end of the last, the end of fit.
+
+    The last epoch ends once its Test pass, checkpoints and logging are done (`on_train_end`).
+    What follows once per run (the descent-path plot, closing the loggers) is timed apart, as
+    the start-up is: it is not a cost of each epoch.
+    """
 
     def __init__(self) -> None:
         self.marks: list[float] = []
+        self.fit_end: float | None = None
         _INSTANCES.append(self)
 
     def on_train_epoch_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
         """Mark the epoch's start."""
         self.marks.append(time.perf_counter())
 
-    def on_fit_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
-        """Mark the end of the last epoch (its checkpoints and logging included)."""
+    def on_train_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        """Mark the end of the last epoch (its Test pass, checkpoints and logging included)."""
         self.marks.append(time.perf_counter())
+
+    def on_fit_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        """Mark the end of fit (this callback's hook runs after the others')."""
+        self.fit_end = time.perf_counter()
 
     def epoch_s(self) -> list[float]:
         """Whole-epoch seconds."""
         return [b - a for a, b in zip(self.marks, self.marks[1:], strict=False)]
+
+    def end_of_run_s(self) -> float:
+        """Seconds from the end of the last epoch to the end of fit."""
+        assert self.fit_end is not None
+        return self.fit_end - self.marks[-1]
 
 
 class StepTimer(Callback):
@@ -343,14 +366,15 @@ def results_markdown(
     lines = [
         header,
         "",
-        "| variant | BN | whole epoch s | rounds (median epoch s) |",
-        "|---|---|---|---|",
+        "| variant | BN | whole epoch s | rounds (median epoch s) | end of run s |",
+        "|---|---|---|---|---|",
     ]
     for r in results:
         rounds = ", ".join(f"{statistics.median(s):.3f}" for s in r.rounds)
+        end = f"{statistics.median(r.end_of_run):.3f}" if r.end_of_run else "-"
         lines.append(
             f"| ({r.variant}) {VARIANTS[r.variant]} | {'on' if r.use_batchnorm else 'off'} "
-            f"| {r.epoch_s:.3f} | {rounds} |"
+            f"| {r.epoch_s:.3f} | {rounds} | {end} |"
         )
     lines.append("")
     by_key = {(r.variant, r.use_batchnorm): r for r in results}
@@ -383,8 +407,8 @@ def results_markdown(
                 f"{t.ms(p):.3f}" for p in ("total", "forward", "backward", "optimizer")
             )
             lines.append(f"| {name} | {parts} | {t.overhead_ms():.3f} |")
-        if len(steps) == 2:
-            plain, ours = steps.values()
+        if len(steps) >= 2:
+            plain, ours = steps["(b) plain loop, channels_last"], steps["(c) this project"]
             lines.append("")
             lines.append(
                 f"- framework overhead: {ours.overhead_ms() - plain.overhead_ms():+.3f} ms per "
@@ -456,27 +480,36 @@ def main(argv: Sequence[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="bn2d-bench-") as scratch_name:
         scratch = Path(scratch_name)
 
-        def run(variant: str, use_bn: bool, index: int) -> list[float]:
+        def run(variant: str, use_bn: bool, index: int, result: VariantResult) -> None:
             if variant in "ab":
-                return plain_epochs(splits, use_bn, epochs, variant == "b", device)
-            run_dir = scratch / f"{variant}-bn{use_bn}-{index}"
-            overrides = [*common(use_bn, epochs), *PROJECT_OVERRIDES[variant]]
-            return project_run(overrides, run_dir, "benchmarks.bench.EpochClock").epoch_s()
+                epoch_s = plain_epochs(splits, use_bn, epochs, variant == "b", device)
+            else:
+                run_dir = scratch / f"{variant}-bn{use_bn}-{index}"
+                overrides = [*common(use_bn, epochs), *PROJECT_OVERRIDES[variant]]
+                clock = project_run(overrides, run_dir, "benchmarks.bench.EpochClock")
+                epoch_s = clock.epoch_s()
+                result.end_of_run.append(clock.end_of_run_s())
+            result.rounds.append(epoch_s[args.warmup :])
 
         for use_bn in (False, True):
             found = {v: VariantResult(v, use_bn) for v in args.variants}
             for index in range(args.rounds):
                 order = args.variants if index % 2 == 0 else args.variants[::-1]
                 for variant in order:
-                    found[variant].rounds.append(run(variant, use_bn, index)[args.warmup :])
+                    run(variant, use_bn, index, found[variant])
             results += [found[v] for v in sorted(found)]
         if not args.no_step_timers:
-            plain = StepTimes()
+            plain, plain_inplace = StepTimes(), StepTimes()
             plain_epochs(splits, False, 2, True, device, steps=plain)
+            plain_epochs(splits, False, 2, True, device, steps=plain_inplace, inplace_relu=True)
             timer = project_run(
                 common(False, 2), scratch / "step-timers", "benchmarks.bench.StepTimer"
             )
-            steps = {"(b) plain loop, channels_last": plain, "(c) this project": timer.times}
+            steps = {
+                "(b) plain loop, channels_last": plain,
+                "(b) with ReLU in place, as the project's network": plain_inplace,
+                "(c) this project": timer.times,
+            }
         startup = (
             startup_times(data_overrides, scratch, args.startup_repeats)
             if args.startup_repeats > 0

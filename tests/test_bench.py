@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from helpers import PROJECT_ROOT, TINY_TEST_PER_CLASS, TINY_TRAIN_PER_CLASS, tiny_data_overrides
 
-from benchmarks.bench import StepTimer, VariantResult, main, project_run, ratio
+from benchmarks.bench import EpochClock, StepTimer, VariantResult, main, project_run, ratio
 
 TINY_ARGS = ["--train-per-class", str(TINY_TRAIN_PER_CLASS)]
 TINY_ARGS += ["--test-per-class", str(TINY_TEST_PER_CLASS)]
@@ -46,20 +46,24 @@ def test_bench_runs_every_variant_and_writes_its_tables(
     table = output.read_text()
     assert table in capsys.readouterr().out
     rows = re.findall(
-        r"^\| \(([a-e])\) .* \| (on|off) \| ([0-9.]+) \| ([0-9., ]+) \|$", table, re.M
+        r"^\| \(([a-e])\) .* \| (on|off) \| ([0-9.]+) \| ([0-9., ]+) \| ([0-9.]+|-) \|$",
+        table,
+        re.M,
     )
     assert sorted((v, bn) for v, bn, *_ in rows) == sorted(
         (v, bn) for v in "abcde" for bn in ("on", "off")
     )
-    for *_, whole, rounds in rows:
+    for variant, _, whole, rounds, end_of_run in rows:
         assert float(whole) > 0 and len(rounds.split(",")) == 2
+        # Only this project's runs have work after their last epoch (the plot).
+        assert (end_of_run == "-") == (variant in "ab")
     ratios = re.findall(r"BN (on|off): ([a-e])/([a-e]) = ([0-9.]+)", table)
     assert {(f, r) for _, f, r, _ in ratios} == {("c", "a"), ("c", "b"), ("d", "a"), ("e", "c")}
     assert len(re.findall(r"run-to-run spread of \(c\)", table)) == 2
     steps = re.findall(
         r"^\| \((b|c)\) [^|]+ \| ([0-9.]+) \| ([0-9.]+) \| ([0-9.]+) \| ([0-9.]+) \|", table, re.M
     )
-    assert len(steps) == 2
+    assert [variant for variant, *_ in steps] == ["b", "b", "c"]
     for _, total, forward, backward, optimizer in steps:
         assert 0 < float(forward) + float(backward) + float(optimizer) < float(total)
     assert re.search(r"framework overhead: [+-][0-9.]+ ms per step", table)
@@ -84,6 +88,24 @@ def test_step_timer_counts_whole_steps_after_the_first_epoch(
     assert timer.times.steps == 12
     parts = timer.times.forward + timer.times.backward + timer.times.optimizer
     assert 0 < parts < timer.times.total
+
+
+def test_epoch_clock_ends_the_last_epoch_before_the_end_of_run_work(
+    tiny_archive: Path, tmp_path: Path
+) -> None:
+    overrides = [
+        "trainer.max_epochs=2",
+        "trainer=cpu",
+        "print_config=false",
+        "test=false",
+        *tiny_data_overrides(tiny_archive, tmp_path / "data"),
+    ]
+    clock = project_run(overrides, tmp_path / "run", "benchmarks.bench.EpochClock")
+    assert isinstance(clock, EpochClock)
+    assert len(clock.epoch_s()) == 2 and min(clock.epoch_s()) > 0
+    # After the last epoch: the descent-path plot, drawn once per run.
+    assert (tmp_path / "run" / "sampled_weights.png").is_file()
+    assert clock.end_of_run_s() > 0
 
 
 def test_ratio_is_the_median_of_the_rounds_ratios() -> None:

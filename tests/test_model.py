@@ -38,7 +38,7 @@ def test_builder_matches_protocol_layers_and_initial_weights(use_batchnorm: bool
     torch.manual_seed(5842)
     expected = protocol_sequential(use_batchnorm)
     torch.manual_seed(5842)
-    built = build_cnn(use_batchnorm=use_batchnorm)
+    built = build_cnn(use_batchnorm=use_batchnorm, inplace_relu=False)
     assert [repr(m) for m in built] == [repr(m) for m in expected]
     expected_state, built_state = expected.state_dict(), built.state_dict()
     assert list(built_state) == list(expected_state)
@@ -51,6 +51,39 @@ def test_builder_matches_protocol_layers_and_initial_weights(use_batchnorm: bool
     )
     for name, tensor in expected_state.items():
         assert torch.equal(module.net.state_dict()[name], tensor), name
+
+
+@pytest.mark.parametrize("channels_last", [False, True])
+@pytest.mark.parametrize("use_batchnorm", [False, True])
+def test_inplace_relu_trains_to_the_same_weights_bit_for_bit(
+    use_batchnorm: bool, channels_last: bool
+) -> None:
+    # The default ReLU overwrites its input: a speed switch that must not change one bit.
+    fmt = torch.channels_last if channels_last else torch.contiguous_format
+    generator = torch.Generator().manual_seed(3)
+    images = torch.rand(4, 16, 1, 32, 32, generator=generator)
+    labels = torch.randint(0, 10, (4, 16), generator=generator)
+    trained = {}
+    for inplace in (False, True):
+        torch.manual_seed(5842)
+        net = build_cnn(use_batchnorm=use_batchnorm, inplace_relu=inplace).to(memory_format=fmt)
+        assert all(m.inplace == inplace for m in net if isinstance(m, nn.ReLU))
+        optimizer = torch.optim.SGD(net.parameters(), lr=0.1)
+        losses = []
+        for x, y in zip(images, labels, strict=True):
+            optimizer.zero_grad()
+            loss = nn.functional.cross_entropy(net(x.contiguous(memory_format=fmt)), y)
+            loss.backward()
+            optimizer.step()
+            losses.append(loss.detach())
+        trained[inplace] = (torch.stack(losses), net.state_dict())
+    (losses_out, state_out), (losses_in, state_in) = trained[False], trained[True]
+    assert torch.equal(losses_out, losses_in)
+    for name, tensor in state_out.items():
+        assert torch.equal(state_in[name], tensor), name
+    torch.manual_seed(5842)
+    initial = build_cnn(use_batchnorm=use_batchnorm).state_dict()["0.weight"]
+    assert not torch.equal(state_in["0.weight"], initial)  # it trained
 
 
 def test_builder_options_shape_the_network() -> None:

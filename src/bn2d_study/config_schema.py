@@ -135,6 +135,9 @@ class CnnConfig:
     num_classes: int = NUM_CLASSES  # the outputs (data.num_classes)
     # > 0: Dropout before the last layer (the example switch of docs/adapt.md).
     dropout: float = 0.0
+    # ReLU overwrites its input instead of allocating its output: the same numbers, bit for bit,
+    # in less time (docs/performance.md); false builds the protocol's `nn.ReLU()` as written.
+    inplace_relu: bool = True
 
     def __post_init__(self) -> None:
         for key in ("conv_layers", "filters", "pool_size", "num_classes", "image_size"):

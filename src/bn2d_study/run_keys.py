@@ -21,6 +21,7 @@ _LOCATION_KEYS = (
 # that it resumes.
 _EXECUTION_KEYS = (
     r"resume|torch_threads|trainer_speedups|run_lock\..*|data\.device_resident|trainer\.profiler"
+    r"|model\.net\.inplace_relu"
 )
 # How it is shown or logged.
 _DISPLAY_KEYS = (

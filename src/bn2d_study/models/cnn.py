@@ -20,6 +20,7 @@ def build_cnn(
     image_size: int = _DEFAULTS["image_size"],
     num_classes: int = _DEFAULTS["num_classes"],
     dropout: float = _DEFAULTS["dropout"],
+    inplace_relu: bool = _DEFAULTS["inplace_relu"],
 ) -> nn.Sequential:
     """Build `[Conv2d (BatchNorm2d) ReLU] x conv_layers, MaxPool2d, Flatten, (Dropout,) Linear`.
 
@@ -27,6 +28,7 @@ def build_cnn(
     weights equal those of the study's hand-written `nn.Sequential`. Convolutions use "same"
     padding (odd kernel sizes), so only the pooling shrinks the image. `dropout` > 0 adds
     `Dropout(dropout)` before the last layer (docs/adapt.md uses it as its example switch).
+    `inplace_relu` only decides whether ReLU reuses its input's memory: the results are the same.
     """
     layers: list[nn.Module] = []
     channels = in_channels
@@ -34,7 +36,7 @@ def build_cnn(
         layers.append(nn.Conv2d(channels, filters, kernel_size, padding=kernel_size // 2))
         if use_batchnorm:
             layers.append(nn.BatchNorm2d(filters))
-        layers.append(nn.ReLU())
+        layers.append(nn.ReLU(inplace=inplace_relu))
         channels = filters
     pooled = image_size // pool_size
     layers += [nn.MaxPool2d(pool_size), nn.Flatten()]

@@ -147,6 +147,8 @@ def test_run_names_come_from_overrides() -> None:
     ) == ("gradient_clip_algorithm=value,_target_=torch.optim.Adam")
     # How a run is executed is not what it computes.
     assert run_name(["trainer.profiler=simple", "torch_threads=1", "seed=2"]) == "seed=2"
+    # Bit-identical results: the same setting, the same name.
+    assert run_name(["model.net.inplace_relu=false", "seed=2"]) == "seed=2"
     assert run_name([]) == "defaults"
     many = [f"model.optimizer.option_number_{i}={i}" for i in range(20)]
     shortened = run_name(many)

@@ -68,6 +68,9 @@ PROJECT_OVERRIDES = {
     "d": ["speed=fast"],
     "e": ["callbacks.divergence=null"],
 }
+# The per-step rows whose overheads are compared (the plain loop's and this project's).
+PLAIN_STEPS = f"(b) {VARIANTS['b']}"
+PROJECT_STEPS = "(c) this project"
 # Ratios printed: (faster variant, reference variant).
 RATIOS = (("c", "a"), ("c", "b"), ("d", "a"), ("e", "c"))
 
@@ -407,8 +410,8 @@ def results_markdown(
                 f"{t.ms(p):.3f}" for p in ("total", "forward", "backward", "optimizer")
             )
             lines.append(f"| {name} | {parts} | {t.overhead_ms():.3f} |")
-        if len(steps) >= 2:
-            plain, ours = steps["(b) plain loop, channels_last"], steps["(c) this project"]
+        if PLAIN_STEPS in steps and PROJECT_STEPS in steps:
+            plain, ours = steps[PLAIN_STEPS], steps[PROJECT_STEPS]
             lines.append("")
             lines.append(
                 f"- framework overhead: {ours.overhead_ms() - plain.overhead_ms():+.3f} ms per "
@@ -506,9 +509,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                 common(False, 2), scratch / "step-timers", "benchmarks.bench.StepTimer"
             )
             steps = {
-                "(b) plain loop, channels_last": plain,
+                PLAIN_STEPS: plain,
                 "(b) with ReLU in place, as the project's network": plain_inplace,
-                "(c) this project": timer.times,
+                PROJECT_STEPS: timer.times,
             }
         startup = (
             startup_times(data_overrides, scratch, args.startup_repeats)

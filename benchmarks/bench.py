@@ -22,7 +22,9 @@ epoch times.
 
 Then, separately: the start-up (`train.py --help`, a config error, process start to the first
 training step) and the per-step framework overhead (a step's time less its forward, backward
-and optimizer step, measured with timers around each) of (b) and (c).
+and optimizer step, measured with timers around each) of (b), of (c), and of Lightning's loop
+alone: the plain loop's network in a LightningModule trained with no callbacks, loggers,
+checkpoints or metrics, which is the part of (c)'s overhead that stays while runs use Lightning.
 """
 
 from __future__ import annotations
@@ -44,9 +46,11 @@ import torch
 from lightning import Callback, LightningModule, Trainer, seed_everything
 from torch import Tensor, nn
 
+from bn2d_study import lightning_speedups
 from bn2d_study.data.archive import DataSpec, ImageSplits
 from bn2d_study.data.dhcd import DHCD_URL, TEST_IMAGES_PER_CLASS, TRAIN_IMAGES_PER_CLASS
 from bn2d_study.data.source import prepare_images
+from bn2d_study.lightning_speedups import FastHookName, NullProfiler
 from bn2d_study.models.cnn import build_cnn
 from bn2d_study.training import train
 from bn2d_study.utils.atomic_write import atomic_write_text
@@ -71,6 +75,7 @@ PROJECT_OVERRIDES = {
 # The per-step rows whose overheads are compared (the plain loop's and this project's).
 PLAIN_STEPS = f"(b) {VARIANTS['b']}"
 PROJECT_STEPS = "(c) this project"
+LIGHTNING_STEPS = "Lightning's loop alone: no callbacks, loggers, checkpoints or metrics"
 # Ratios printed: (faster variant, reference variant).
 RATIOS = (("c", "a"), ("c", "b"), ("d", "a"), ("e", "c"))
 
@@ -122,6 +127,14 @@ def ratio(fast: VariantResult, reference: VariantResult) -> tuple[float, list[fl
 # --- (a), (b): the plain loop -----------------------------------------------------------------
 
 
+def device_tensors(
+    images: Any, labels: Any, fmt: torch.memory_format, device: torch.device
+) -> tuple[Tensor, Tensor]:
+    """A split's uint8 images (N, H, W) as floats in [0, 1] (N, 1, H, W), and its labels."""
+    x = torch.from_numpy(images).unsqueeze(1).to(device).float().div(255)
+    return x.contiguous(memory_format=fmt), torch.from_numpy(labels).to(device)
+
+
 def plain_epochs(
     splits: ImageSplits,
     use_bn: bool,
@@ -136,13 +149,8 @@ def plain_epochs(
     Its network is the protocol's as written (`nn.ReLU()`), unless `inplace_relu`.
     """
     fmt = torch.channels_last if channels_last else torch.contiguous_format
-
-    def tensors(images: Any, labels: Any) -> tuple[Tensor, Tensor]:
-        x = torch.from_numpy(images).unsqueeze(1).to(device).float().div(255)
-        return x.contiguous(memory_format=fmt), torch.from_numpy(labels).to(device)
-
-    train_x, train_y = tensors(splits.train_images, splits.train_labels)
-    test_x, test_y = tensors(splits.test_images, splits.test_labels)
+    train_x, train_y = device_tensors(splits.train_images, splits.train_labels, fmt, device)
+    test_x, test_y = device_tensors(splits.test_images, splits.test_labels, fmt, device)
     seed_everything(SEED, verbose=False)
     model = build_cnn(use_batchnorm=use_bn, inplace_relu=inplace_relu).to(device, memory_format=fmt)
     optimizer = torch.optim.SGD(model.parameters(), lr=LEARNING_RATE)
@@ -305,6 +313,72 @@ def project_run(overrides: list[str], run_dir: Path, bench_callback: str) -> Any
     return _INSTANCES[-1]
 
 
+# --- Lightning's loop alone -----------------------------------------------------------------------
+
+
+class BareClassifier(FastHookName, LightningModule):
+    """Bench only: the plain loop's network, loss and SGD in a LightningModule, and nothing else.
+
+    No metrics and no logging; trained with no callbacks, loggers or checkpoints, its steps
+    carry only what Lightning's own loop adds to the plain loop (with this project's hook
+    dispatch, `lightning_speedups`, as the project runs).
+    """
+
+    def __init__(self, use_bn: bool, fmt: torch.memory_format) -> None:
+        super().__init__()
+        self.net = build_cnn(use_batchnorm=use_bn).to(memory_format=fmt)
+        self.criterion = nn.CrossEntropyLoss()
+
+    def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> Tensor:
+        """The batch's loss."""
+        images, targets = batch
+        return self.criterion(self.net(images), targets)
+
+    def configure_optimizers(self) -> torch.optim.Optimizer:
+        """Plain SGD, as in the plain loop."""
+        return torch.optim.SGD(self.parameters(), lr=LEARNING_RATE)
+
+
+class ShuffledBatches:
+    """Bench only: the plain loop's batches, a fresh permutation of the tensors each pass."""
+
+    def __init__(self, images: Tensor, labels: Tensor) -> None:
+        self.images, self.labels = images, labels
+
+    def __len__(self) -> int:
+        return -(-len(self.labels) // BATCH_SIZE)
+
+    def __iter__(self) -> Any:
+        order = torch.randperm(len(self.labels), device=self.labels.device)
+        for idx in order.split(BATCH_SIZE):
+            yield self.images[idx], self.labels[idx]
+
+
+def bare_lightning_steps(splits: ImageSplits, device: torch.device, epochs: int) -> StepTimes:
+    """Per-step times of Lightning's loop alone (BN off, channels_last), by `StepTimer`."""
+    fmt = torch.channels_last
+    batches = ShuffledBatches(
+        *device_tensors(splits.train_images, splits.train_labels, fmt, device)
+    )
+    seed_everything(SEED, verbose=False)
+    model = BareClassifier(use_bn=False, fmt=fmt)
+    timer = StepTimer()
+    trainer = Trainer(
+        max_epochs=epochs,
+        accelerator=device.type,
+        devices=1,
+        logger=False,
+        callbacks=[timer],
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        profiler=NullProfiler(),
+    )
+    lightning_speedups.install()
+    trainer.fit(model, train_dataloaders=batches)
+    return timer.times
+
+
 # --- start-up -----------------------------------------------------------------------------------
 
 
@@ -417,6 +491,12 @@ def results_markdown(
                 f"- framework overhead: {ours.overhead_ms() - plain.overhead_ms():+.3f} ms per "
                 f"step more than the plain loop's"
             )
+            if LIGHTNING_STEPS in steps:
+                bare = steps[LIGHTNING_STEPS].overhead_ms() - plain.overhead_ms()
+                lines.append(
+                    f"- of which Lightning's loop alone: {bare:+.3f} ms per step more than the "
+                    f"plain loop's"
+                )
     if startup:
         lines += ["", "| start-up | seconds (median) |", "|---|---|"]
         lines += [f"| {name} | {seconds:.2f} |" for name, seconds in startup.items()]
@@ -512,6 +592,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 PLAIN_STEPS: plain,
                 "(b) with ReLU in place, as the project's network": plain_inplace,
                 PROJECT_STEPS: timer.times,
+                LIGHTNING_STEPS: bare_lightning_steps(splits, device, epochs=2),
             }
         startup = (
             startup_times(data_overrides, scratch, args.startup_repeats)

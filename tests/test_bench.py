@@ -10,9 +10,26 @@ import sys
 from pathlib import Path
 
 import pytest
-from helpers import PROJECT_ROOT, TINY_TEST_PER_CLASS, TINY_TRAIN_PER_CLASS, tiny_data_overrides
+import torch
+from helpers import (
+    PROJECT_ROOT,
+    TINY_SPEC,
+    TINY_TEST_PER_CLASS,
+    TINY_TRAIN_PER_CLASS,
+    tiny_data_overrides,
+)
 
-from benchmarks.bench import EpochClock, StepTimer, VariantResult, main, project_run, ratio
+from benchmarks.bench import (
+    EpochClock,
+    StepTimer,
+    VariantResult,
+    bare_lightning_steps,
+    main,
+    project_run,
+    ratio,
+)
+from bn2d_study.data.dhcd import DHCD_URL
+from bn2d_study.data.source import prepare_images
 
 TINY_ARGS = ["--train-per-class", str(TINY_TRAIN_PER_CLASS)]
 TINY_ARGS += ["--test-per-class", str(TINY_TEST_PER_CLASS)]
@@ -61,12 +78,16 @@ def test_bench_runs_every_variant_and_writes_its_tables(
     assert {(f, r) for _, f, r, _ in ratios} == {("c", "a"), ("c", "b"), ("d", "a"), ("e", "c")}
     assert len(re.findall(r"run-to-run spread of \(c\)", table)) == 2
     steps = re.findall(
-        r"^\| \((b|c)\) [^|]+ \| ([0-9.]+) \| ([0-9.]+) \| ([0-9.]+) \| ([0-9.]+) \|", table, re.M
+        r"^\| (\([bc]\)|Lightning's loop alone)[^|]* \| ([0-9.]+) \| ([0-9.]+) \| ([0-9.]+) "
+        r"\| ([0-9.]+) \|",
+        table,
+        re.M,
     )
-    assert [variant for variant, *_ in steps] == ["b", "b", "c"]
+    assert [name for name, *_ in steps] == ["(b)", "(b)", "(c)", "Lightning's loop alone"]
     for _, total, forward, backward, optimizer in steps:
         assert 0 < float(forward) + float(backward) + float(optimizer) < float(total)
     assert re.search(r"framework overhead: [+-][0-9.]+ ms per step", table)
+    assert re.search(r"of which Lightning's loop alone: [+-][0-9.]+ ms per step", table)
     for name in ("train.py --help", "a config error", "start to first step"):
         assert re.search(rf"\| {re.escape(name)}[^|]* \| [0-9.]+ \|", table), name
 
@@ -88,6 +109,14 @@ def test_step_timer_counts_whole_steps_after_the_first_epoch(
     assert timer.times.steps == 12
     parts = timer.times.forward + timer.times.backward + timer.times.optimizer
     assert 0 < parts < timer.times.total
+
+
+def test_bare_lightning_loop_is_timed_like_the_project(tiny_archive: Path, tmp_path: Path) -> None:
+    splits = prepare_images(tmp_path / "data", tiny_archive, DHCD_URL, TINY_SPEC)
+    times = bare_lightning_steps(splits, torch.device("cpu"), epochs=3)
+    # 120 train images in batches of 32: 4 batches, 3 whole steps in each of epochs 1 and 2.
+    assert times.steps == 6
+    assert 0 < times.forward + times.backward + times.optimizer < times.total
 
 
 def test_epoch_clock_ends_the_last_epoch_before_the_end_of_run_work(

@@ -135,6 +135,21 @@ def device_tensors(
     return x.contiguous(memory_format=fmt), torch.from_numpy(labels).to(device)
 
 
+class ShuffledBatches:
+    """The plain loop's batches: a fresh permutation of the tensors each pass, split."""
+
+    def __init__(self, images: Tensor, labels: Tensor) -> None:
+        self.images, self.labels = images, labels
+
+    def __len__(self) -> int:
+        return -(-len(self.labels) // BATCH_SIZE)
+
+    def __iter__(self) -> Any:
+        order = torch.randperm(len(self.labels), device=self.labels.device)
+        for idx in order.split(BATCH_SIZE):
+            yield self.images[idx], self.labels[idx]
+
+
 def plain_epochs(
     splits: ImageSplits,
     use_bn: bool,
@@ -151,6 +166,7 @@ def plain_epochs(
     fmt = torch.channels_last if channels_last else torch.contiguous_format
     train_x, train_y = device_tensors(splits.train_images, splits.train_labels, fmt, device)
     test_x, test_y = device_tensors(splits.test_images, splits.test_labels, fmt, device)
+    batches = ShuffledBatches(train_x, train_y)
     seed_everything(SEED, verbose=False)
     model = build_cnn(use_batchnorm=use_bn, inplace_relu=inplace_relu).to(device, memory_format=fmt)
     optimizer = torch.optim.SGD(model.parameters(), lr=LEARNING_RATE)
@@ -163,7 +179,7 @@ def plain_epochs(
         loss_sum = torch.zeros((), device=device)
         correct = torch.zeros((), dtype=torch.long, device=device)
         previous: tuple[float, float, float, float] | None = None
-        for idx in torch.randperm(len(train_y), device=device).split(BATCH_SIZE):
+        for x, y in batches:
             t0 = clock()
             if steps is not None and epoch > 0 and previous is not None:
                 # As in the project: a step runs from one batch start to the next.
@@ -172,7 +188,6 @@ def plain_epochs(
                 steps.forward += previous[1]
                 steps.backward += previous[2]
                 steps.optimizer += previous[3]
-            x, y = train_x[idx], train_y[idx]
             optimizer.zero_grad()
             t1 = clock()
             logits = model(x)
@@ -337,21 +352,6 @@ class BareClassifier(FastHookName, LightningModule):
     def configure_optimizers(self) -> torch.optim.Optimizer:
         """Plain SGD, as in the plain loop."""
         return torch.optim.SGD(self.parameters(), lr=LEARNING_RATE)
-
-
-class ShuffledBatches:
-    """Bench only: the plain loop's batches, a fresh permutation of the tensors each pass."""
-
-    def __init__(self, images: Tensor, labels: Tensor) -> None:
-        self.images, self.labels = images, labels
-
-    def __len__(self) -> int:
-        return -(-len(self.labels) // BATCH_SIZE)
-
-    def __iter__(self) -> Any:
-        order = torch.randperm(len(self.labels), device=self.labels.device)
-        for idx in order.split(BATCH_SIZE):
-            yield self.images[idx], self.labels[idx]
 
 
 def bare_lightning_steps(splits: ImageSplits, device: torch.device, epochs: int) -> StepTimes:

@@ -2,7 +2,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: help install train reproduce report bench test test-slow test-slurm test-all lint format clean
+.PHONY: help install train eval reproduce report bench test test-slow test-slurm test-all lint format clean
 .DEFAULT_GOAL := help
 
 help:  ## list the targets with what they do
@@ -15,6 +15,10 @@ install:  ## create .venv, install the pinned requirements and this package (edi
 
 train:  ## train with the default config (override: make train ARGS="model.use_batchnorm=false")
 	$(BIN)/python train.py $(ARGS)
+
+eval:  ## test checkpoints with their runs' settings: make eval CKPT=<checkpoint, run or sweep folder>
+	$(if $(CKPT),,$(error give what to evaluate: make eval CKPT=<run>/checkpoints/last.ckpt, a run or a sweep folder))
+	$(BIN)/python -m bn2d_study.evaluate $(CKPT) $(EVAL_ARGS)
 
 # One folder per reproduction; `make reproduce REPRODUCE_DIR=...` picks another.
 REPRODUCE_DIR := logs/reproduce/$(shell date +%Y-%m-%d_%H-%M-%S)

@@ -24,6 +24,7 @@ from helpers import (
     make_tiny_datamodule,
     tiny_data_overrides,
 )
+from helpers.lightning_reference import PlainClassifier, RunRecorder
 from lightning import Trainer, seed_everything
 
 from bn2d_study.errors import ConfigError
@@ -304,10 +305,14 @@ def test_a_data_folder_without_permission_is_one_paragraph(
     assert status is not None and "Permission denied" in status["error"]
 
 
-def test_short_evaluation_sees_every_class_and_full_evaluation_the_study_order(
-    small_archive: Path, tmp_path: Path
+@pytest.mark.parametrize(("limit", "val_batches", "test_batches"), [(2, 2, 2), (0.5, 12, 6)])
+def test_short_evaluation_takes_lightnings_count_class_balanced(
+    small_archive: Path, tmp_path: Path, limit: int | float, val_batches: int, test_batches: int
 ) -> None:
-    def labels(limit: int | float) -> list[int]:
+    """`limit_val/test_batches` as an int or a fraction: Lightning's number of batches (applied
+    once, by Lightning), drawn class-balanced; without a limit, the study's order."""
+
+    def seen(limit: int | float) -> list[list[int]]:
         dm = make_tiny_datamodule(
             small_archive,
             tmp_path / "data",
@@ -316,18 +321,32 @@ def test_short_evaluation_sees_every_class_and_full_evaluation_the_study_order(
             batch_size=8,
             val_fraction=0.2,
         )
+        recorder = RunRecorder()
         trainer = Trainer(
-            accelerator="cpu", limit_val_batches=limit, limit_test_batches=limit, logger=False
+            accelerator="cpu",
+            limit_val_batches=limit,
+            limit_test_batches=limit,
+            logger=False,
+            callbacks=[recorder],
+            enable_checkpointing=False,
+            enable_progress_bar=False,
+            enable_model_summary=False,
         )
-        dm.trainer = trainer
-        dm.prepare_data()
-        dm.setup()
-        loaders = [*dm.val_dataloader(), dm.test_dataloader()]
-        return [[int(y) for _, batch in loader for y in batch] for loader in loaders]
+        model = PlainClassifier(lr=0.1)
+        trainer.validate(model, datamodule=dm)
+        trainer.test(model, datamodule=dm)
+        (validation,), (test,) = recorder.record["validation"], recorder.record["test"]
+        return [validation["0"], validation["1"], test["0"]]
 
-    for part in labels(2):  # the validation part, Test during fit, Test after fit
-        assert len(part) == 16 and sorted(set(part)) == list(range(10))
-        assert max(collections.Counter(part).values()) == 2
-    assert labels(2) == labels(2)  # seeded: the same subset in every run
-    whole = labels(1.0)
-    assert whole[1] == sorted(whole[1]) and len(whole[1]) == 100  # Test in the archive's order
+    # 200 held-out images (25 batches of 8) and 100 Test images (13 batches).
+    short = seen(limit)
+    for batches, expected in zip(short, (val_batches, test_batches, test_batches), strict=True):
+        assert len(batches) == expected  # Lightning's rule: int(0.5 * 25) = 12, int(0.5 * 13) = 6
+        labels = [label for batch in batches for label in batch]
+        counts = collections.Counter(labels)
+        assert (
+            sorted(counts) == list(range(10)) and max(counts.values()) - min(counts.values()) <= 1
+        )
+    assert seen(limit) == short  # seeded: the same batches in every run
+    whole = [label for batch in seen(1.0)[2] for label in batch]
+    assert whole == sorted(whole) and len(whole) == 100  # Test in the archive's order

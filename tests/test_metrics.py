@@ -30,13 +30,13 @@ def test_values_equal_torchmetrics_over_epochs_with_resets() -> None:
             mean.update(loss)
             accuracy.update(logits, targets)
         # As torchmetrics' update wrapper would have it: counted, nothing cached.
-        assert ours.loss.update_count == ours.acc.update_count == mean.update_count == 20
-        assert torch.equal(ours.loss.compute(), mean.compute())
-        assert torch.equal(ours.acc.compute(), accuracy.compute())
-        assert 0.0 < float(ours.acc.compute()) < 1.0
-        for metric in (ours.loss, ours.acc, mean, accuracy):
+        assert ours["loss"].update_count == ours["acc"].update_count == mean.update_count == 20
+        assert torch.equal(ours["loss"].compute(), mean.compute())
+        assert torch.equal(ours["acc"].compute(), accuracy.compute())
+        assert 0.0 < float(ours["acc"].compute()) < 1.0
+        for metric in (ours["loss"], ours["acc"], mean, accuracy):
             metric.reset()
-    assert int(ours.acc.seen) == 0 and int(ours.loss.batches) == 0
+    assert int(ours["acc"].seen) == 0 and int(ours["loss"].batches) == 0
 
 
 def test_loss_is_the_plain_mean_of_batches_not_of_samples() -> None:
@@ -64,14 +64,28 @@ def test_update_does_not_keep_the_graph() -> None:
     assert not metric.total.requires_grad
     split = SplitMetrics()
     split.update(logits.sum(), logits, torch.zeros(4, dtype=torch.long))
-    assert not split.loss.total.requires_grad and not split.acc.correct.requires_grad
+    assert not split["loss"].total.requires_grad and not split["acc"].correct.requires_grad
 
 
 def test_a_cached_result_is_dropped_by_the_next_update() -> None:
     split = SplitMetrics()
     for loss, logits, targets in random_batches(2, seed=5)[:1]:
         split.update(loss, logits, targets)
-    first = split.loss.compute()  # torchmetrics caches this until the next update
+    first = split["loss"].compute()  # torchmetrics caches this until the next update
     loss, logits, targets = random_batches(2, seed=6)[1]
     split.update(loss * 3, logits, targets)
-    assert not torch.equal(split.loss.compute(), first)
+    assert not torch.equal(split["loss"].compute(), first)
+
+
+def test_a_torchmetrics_collection_gives_the_lean_numbers() -> None:
+    """`model/metrics=torchmetrics`: the same collection API through torchmetrics' `update`."""
+    lean = SplitMetrics()
+    reference = SplitMetrics(
+        {"loss": MeanMetric(nan_strategy="disable"), "acc": MulticlassAccuracy(10, average="micro")}
+    )
+    for loss, logits, targets in random_batches(12, seed=8):
+        lean.update(loss, logits, targets)
+        reference.update(loss, logits, targets)
+    assert lean.update_count == reference.update_count == 12
+    for name in ("loss", "acc"):
+        assert torch.equal(lean[name].compute(), reference[name].compute())

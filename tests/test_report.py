@@ -333,3 +333,104 @@ def test_any_two_valued_key_is_compared_paired_by_seed(lr_sweep: Path) -> None:
         difference = statistics.mean(h - lo for h, lo in zip(high, low, strict=True))
         assert float(row["mean_difference"]) == pytest.approx(difference)
     assert "lr=0.05 minus lr=0.01" in (lr_sweep / "summary.md").read_text()
+
+
+def _damage(run: Path, how: str) -> str:
+    """Damage a copied run folder as a disk or a copy can; what the report must say of it."""
+    metrics = run / "csv" / "metrics.csv"
+    if how == "truncated_metrics":
+        text = metrics.read_text()
+        metrics.write_text(text[: len(text) // 2])  # cut in the middle of a row
+        return "cut short"
+    if how == "empty_metrics":
+        metrics.write_text("")
+        return "holds no test/acc"
+    if how == "binary_metrics":
+        metrics.write_bytes(b"\x00\xff\xfe" * 50)
+        return "unreadable metrics"
+    if how == "half_written_status":
+        text = (run / "run_status.json").read_text()
+        (run / "run_status.json").write_text(text[: len(text) // 3])
+        return "run_status.json is not a JSON object"
+    if how == "status_not_an_object":
+        (run / "run_status.json").write_text("[1, 2]")
+        return "run_status.json is not a JSON object"
+    if how == "config_not_a_mapping":
+        (run / "resolved_config.yaml").write_text("- just\n- a list\n")
+        return "not a mapping of keys"
+    if how == "half_written_config":
+        (run / "resolved_config.yaml").write_text("model:\n  use_batchnorm: [tru")
+        return "unreadable resolved_config.yaml"
+    if how == "truncated_weights":
+        weights = run / "sampled_weights.csv"
+        text = weights.read_text()
+        weights.write_text(text[: len(text) // 2].rsplit(",", 2)[0])
+        return "unreadable metrics"
+    if how == "never_started":
+        for path in sorted(run.iterdir()):
+            if path.name != ".hydra":
+                shutil.rmtree(path) if path.is_dir() else path.unlink()
+        return "the run never started"
+    raise AssertionError(how)
+
+
+DAMAGES = (
+    "truncated_metrics",
+    "empty_metrics",
+    "binary_metrics",
+    "half_written_status",
+    "status_not_an_object",
+    "config_not_a_mapping",
+    "half_written_config",
+    "truncated_weights",
+    "never_started",
+)
+
+
+def test_report_lists_damaged_run_folders_and_reports_the_good_ones(
+    sweep: Path, tmp_path: Path
+) -> None:
+    copy = tmp_path / "damaged"
+    shutil.copytree(sweep, copy)
+    for name in ("summary.md", "summary.csv"):
+        (copy / name).unlink(missing_ok=True)
+    runs = sorted(copy.glob("[0-9]*_*"))  # BN on and off, seeds 1-3
+    damaged, good = runs[: len(runs) - 2], runs[len(runs) - 2 :]
+    expected = {}
+    for index, how in enumerate(DAMAGES):
+        # More damages than runs: each damaged run folder is copied again under another name.
+        source = damaged[index % len(damaged)]
+        target = copy / f"9{index}_{how}"
+        shutil.copytree(source, target)
+        expected[target.name] = _damage(target, how)
+    for run in damaged:
+        shutil.rmtree(run)
+    # Stray files and folders of no run beside the runs.
+    (copy / "notes.txt").write_text("stray")
+    (copy / "plots").mkdir()
+    (copy / "plots" / "x.png").write_bytes(b"not a png")
+    result = subprocess.run(
+        [sys.executable, "-m", "bn2d_study.report", str(copy)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    output = result.stdout + result.stderr
+    assert result.returncode == 1, output[-3000:]  # written, but some run was unreadable
+    assert "Traceback" not in output
+    summary = (copy / "summary.md").read_text()
+    section = summary.split("## Unreadable run folders")[1]
+    for name, what in expected.items():
+        (line,) = [row for row in section.splitlines() if row.startswith(f"| {name} |")]
+        assert what in line, (name, line)
+        assert f"unreadable run folder {copy / name}" in result.stderr
+    # The good runs are reported as usual: in the settings and the runs table.
+    for run in good:
+        assert f"| {run.name} |" in summary.split("## Runs")[1].split("## Unreadable")[0]
+    rows = list(csv.DictReader((copy / "summary.csv").open()))
+    assert sum(int(row["seeds"]) for row in rows) == len(good)
+    # Nothing but damaged folders: no report, exit 2, each folder named.
+    for run in good:
+        shutil.rmtree(run)
+    shutil.rmtree(copy / "failed"), shutil.rmtree(copy / "diverged")
+    assert report_main([str(copy)]) == 2

@@ -62,6 +62,24 @@ def guilty_key(section_key: str, section: Any, message: str) -> tuple[str, Any] 
     return None
 
 
+def _config_error(sections: dict[str, Any], cause: BaseException, during: str) -> ConfigError:
+    """One paragraph naming the config key (of any of `sections`) that the error quotes."""
+    message = " ".join(str(cause).split()) or type(cause).__name__
+    found = [(k, g) for k, section in sections.items() if (g := guilty_key(k, section, message))]
+    if len(found) == 1:
+        key, value = found[0][1]
+        where = f"{key}={_text(value)}"
+    else:
+        key = next(iter(sections))
+        section = sections[key]
+        target = OmegaConf.select(section, "_target_") if isinstance(section, DictConfig) else None
+        where = f"{key} ({target})" if target and len(sections) == 1 else key
+    return ConfigError(
+        f"{where}: {message} ({type(cause).__name__} {during}). Fix it on the command line "
+        f"({key}=...) or in its YAML file under configs/; HYDRA_FULL_ERROR=1 shows the traceback."
+    )
+
+
 @contextmanager
 def config_key_errors(section_key: str, section: Any) -> Iterator[None]:
     """Turn any error raised inside into a one-paragraph `ConfigError` naming the config key.
@@ -78,19 +96,29 @@ def config_key_errors(section_key: str, section: Any) -> Iterator[None]:
         if resource is not None:
             raise resource from error
         cause = _root_cause(error)
-        message = " ".join(str(cause).split()) or type(cause).__name__
-        guilty = guilty_key(section_key, section, message)
-        if guilty is not None:
-            key, value = guilty
-            where = f"{key}={_text(value)}"
-        else:
-            key = section_key
-            target = (
-                OmegaConf.select(section, "_target_") if isinstance(section, DictConfig) else None
-            )
-            where = f"{section_key} ({target})" if target else section_key
-        raise ConfigError(
-            f"{where}: {message} ({type(cause).__name__} while building {section_key}). Fix it "
-            f"on the command line ({key}=...) or in its YAML file under configs/; "
-            f"HYDRA_FULL_ERROR=1 shows the traceback."
+        raise _config_error(
+            {section_key: section}, cause, f"while building {section_key}"
         ) from error
+
+
+def _is_lightning_config_error(error: BaseException) -> bool:
+    """Lightning's verdict on its settings, raised once a run is under way."""
+    from lightning.fabric.utilities.exceptions import MisconfigurationException
+
+    if isinstance(error, MisconfigurationException):
+        return True
+    # EarlyStopping(strict=True) on a metric that is never logged.
+    return isinstance(error, RuntimeError) and "Early stopping conditioned on metric" in str(error)
+
+
+@contextmanager
+def lightning_config_errors(sections: dict[str, Any]) -> Iterator[None]:
+    """Lightning's configuration errors (`MisconfigurationException` and the like) raised
+    while fitting or testing, as one-paragraph `ConfigError`s naming the key of `sections`
+    (e.g. `trainer`, `callbacks`) that they quote. Other errors pass unchanged."""
+    try:
+        yield
+    except Exception as error:
+        if not _is_lightning_config_error(error):
+            raise
+        raise _config_error(sections, error, "from Lightning") from error

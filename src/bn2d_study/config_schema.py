@@ -182,6 +182,8 @@ class ModelConfig:
     net: Any = MISSING
     # A partial optimizer, called with the parameters (configs/model/cnn.yaml: plain SGD).
     optimizer: Any = MISSING
+    # Each split's metrics, name -> torchmetrics Metric (model/metrics=lean|torchmetrics).
+    metrics: Any = MISSING
     # A partial LR scheduler stepped once per epoch, e.g. torch.optim.lr_scheduler.StepLR.
     scheduler: Any = None
     # NHWC memory layout for the convolutions (experiment=paper keeps the study's NCHW).
@@ -205,6 +207,12 @@ class ModelConfig:
                 value,
                 f"the network's options moved under model.net: write model.net.{key}={value}",
             )
+        _require(
+            not isinstance(self.metrics, dict) or bool(self.metrics),
+            "model.metrics",
+            self.metrics,
+            "it needs at least one metric; choose model/metrics=lean or model/metrics=torchmetrics",
+        )
         _require(
             self.compile_mode in (None, "default", "reduce-overhead", "max-autotune"),
             "model.compile_mode",
@@ -320,7 +328,11 @@ class CallbacksConfig:
 
 @dataclass
 class TrainerConfig:
-    """The `lightning.Trainer` arguments this project sets; `+trainer.<arg>=...` adds others."""
+    """`lightning.Trainer`'s arguments, typed; each means what Lightning's docs say.
+
+    Defaults are Lightning's, except where configs/trainer/default.yaml sets the study's.
+    docs/lightning-flags.md lists the flags tested against a plain Lightning Trainer.
+    """
 
     _target_: str = "lightning.pytorch.Trainer"
     default_root_dir: str = MISSING
@@ -330,30 +342,53 @@ class TrainerConfig:
     sync_batchnorm: bool = False
     num_nodes: int = 1
     precision: Any = "32-true"
+    # false or [] (Lightning's ways of saying "no logger") drop the `logger` group's loggers;
+    # null uses them. The loggers themselves are chosen with the `logger` group.
+    logger: Any = None
+    fast_dev_run: Any = False
     min_epochs: Optional[int] = None  # noqa: UP045
-    max_epochs: int = 30
+    max_epochs: Optional[int] = 30  # noqa: UP045
+    min_steps: Optional[int] = None  # noqa: UP045
+    max_steps: int = -1
+    max_time: Any = None
     limit_train_batches: Any = None
     limit_val_batches: Any = None
     limit_test_batches: Any = None
-    check_val_every_n_epoch: int = 1
-    num_sanity_val_steps: int = 0
-    log_every_n_steps: int = 50
+    limit_predict_batches: Any = None
+    overfit_batches: Any = 0.0
+    val_check_interval: Any = None
+    check_val_every_n_epoch: Optional[int] = 1  # noqa: UP045
+    num_sanity_val_steps: Optional[int] = 0  # noqa: UP045
+    log_every_n_steps: Optional[int] = 50  # noqa: UP045
+    enable_checkpointing: Optional[bool] = None  # noqa: UP045
+    enable_progress_bar: Optional[bool] = True  # noqa: UP045
+    enable_model_summary: Optional[bool] = True  # noqa: UP045
+    accumulate_grad_batches: int = 1
+    gradient_clip_val: Optional[float] = None  # noqa: UP045
+    gradient_clip_algorithm: Optional[str] = None  # noqa: UP045
     deterministic: Any = False
     benchmark: Optional[bool] = None  # noqa: UP045
-    gradient_clip_val: Optional[float] = None  # noqa: UP045
-    accumulate_grad_batches: int = 1
-    enable_progress_bar: bool = True
-    enable_model_summary: bool = True
+    inference_mode: bool = True
+    use_distributed_sampler: bool = True
     profiler: Any = None
+    detect_anomaly: bool = False
+    barebones: bool = False
     plugins: Any = None
+    reload_dataloaders_every_n_epochs: int = 0
 
     def __post_init__(self) -> None:
-        _require(self.max_epochs >= 1, "trainer.max_epochs", self.max_epochs, "it must be >= 1")
         _require(
-            self.check_val_every_n_epoch == 1,
-            "trainer.check_val_every_n_epoch",
-            self.check_val_every_n_epoch,
-            "val and test metrics are logged every epoch (the study's curves)",
+            self.max_epochs is None or self.max_epochs >= 1 or self.max_epochs == -1,
+            "trainer.max_epochs",
+            self.max_epochs,
+            "it must be >= 1, or -1 (no limit: stop by trainer.max_steps or trainer.max_time)",
+        )
+        _require(
+            self.logger in (None, True, False) or self.logger == [],
+            "trainer.logger",
+            self.logger,
+            "it must be null (the loggers of the `logger` group), or false or [] (no logger); "
+            "choose loggers with the group instead, e.g. logger=csv or logger=[csv,tensorboard]",
         )
 
 
@@ -406,6 +441,28 @@ class TrainConfig:
     paths: PathsConfig = field(default_factory=PathsConfig)
 
     def __post_init__(self) -> None:
+        _require(
+            self.train or self.ckpt_path is not None,
+            "train",
+            self.train,
+            "train=false evaluates a checkpoint on Test: give it one with "
+            "ckpt_path=<run>/checkpoints/last.ckpt (or best-*.ckpt), or use `make eval "
+            "CKPT=<checkpoint, run or sweep folder>`",
+        )
+        _require(
+            self.train or self.test,
+            "test",
+            self.test,
+            "with train=false the run only tests; test=false leaves it nothing to do",
+        )
+        if self.ckpt_path is not None:
+            _require(
+                Path(self.ckpt_path).expanduser().is_file(),
+                "ckpt_path",
+                self.ckpt_path,
+                f"no such file (relative paths start at {Path.cwd()}); give a checkpoint of a "
+                f"run folder, e.g. <run>/checkpoints/last.ckpt",
+            )
         if self.torch_threads is not None:
             _require(
                 self.torch_threads >= 1, "torch_threads", self.torch_threads, "it must be >= 1"

@@ -28,7 +28,7 @@ from bn2d_study.analysis.figures import (
     weight_paths_figure,
 )
 from bn2d_study.analysis.published import PUBLISHED_EPOCHS, PUBLISHED_SEED
-from bn2d_study.analysis.runs import RunRecord, find_run_dirs, read_run
+from bn2d_study.analysis.runs import UNREADABLE, RunRecord, find_run_dirs, read_run
 from bn2d_study.analysis.statistics import SampleSummary
 from bn2d_study.analysis.summary import (
     BATCHNORM_KEY,
@@ -214,7 +214,29 @@ def _smoothness_section(report: StudyReport) -> list[str]:
     ]
 
 
-def render_markdown(report: StudyReport, folder: Path, published: bool) -> str:
+def unreadable_section(unreadable: Sequence[RunRecord], folder: Path) -> list[str]:
+    """The run folders that could not be read, each with what is wrong."""
+    if not unreadable:
+        return []
+    rows = [[_relative(run.path, folder), run.note] for run in unreadable]
+    return [
+        "",
+        f"## Unreadable run folders ({len(unreadable)}, left out of everything above)",
+        "",
+        markdown_table(["folder", "what is wrong"], rows),
+    ]
+
+
+def _relative(path: Path, folder: Path) -> str:
+    try:
+        return str(path.relative_to(folder)) or "."
+    except ValueError:
+        return str(path)
+
+
+def render_markdown(
+    report: StudyReport, folder: Path, published: bool, unreadable: Sequence[RunRecord] = ()
+) -> str:
     """The whole `summary.md`."""
     threshold = report.threshold
     parts = [f"# Summary of {folder.name}", ""]
@@ -282,7 +304,7 @@ def render_markdown(report: StudyReport, folder: Path, published: bool) -> str:
             run.path.name,
             run.seed if run.seed is not None else "",
             run.status,
-            _number(float(run.curve("test/acc")[-1])) if len(run.curve("test/acc")) else "n/a",
+            _number(run.final("test/acc")),
             run.note,
         ]
         for run in report.runs
@@ -295,6 +317,7 @@ def render_markdown(report: StudyReport, folder: Path, published: bool) -> str:
             f"{len(left_out)} run(s) are left out of the means and comparisons: only completed "
             f"runs with finite losses count.",
         ]
+    parts += unreadable_section(unreadable, folder)
     return "\n".join(parts) + "\n"
 
 
@@ -347,14 +370,20 @@ def write_report(
 ) -> StudyReport:
     """Read every run under `folder` and write the summary files and figures into it."""
     folder = Path(folder)
-    runs = [read_run(path) for path in find_run_dirs(folder)]
-    if not runs:
+    found = [read_run(path) for path in find_run_dirs(folder)]
+    runs = [run for run in found if run.status != UNREADABLE]
+    unreadable = [run for run in found if run.status == UNREADABLE]
+    if not found:
         raise FileNotFoundError(
             f"No run folders under {folder}: a run folder holds resolved_config.yaml, written "
             f"when `python train.py` starts. Point the report at a run or multirun folder."
         )
+    if not runs:
+        listed = "".join(f" {_relative(r.path, folder)}: {r.note}." for r in unreadable)
+        raise FileNotFoundError(f"No readable run folder under {folder}.{listed}")
     report = build_report(runs, threshold, compare, sweep)
-    atomic_write_text(folder / SUMMARY_MD, render_markdown(report, folder, published))
+    report.unreadable = unreadable
+    atomic_write_text(folder / SUMMARY_MD, render_markdown(report, folder, published, unreadable))
     atomic_write_text(folder / SUMMARY_CSV, _csv_text(summary_rows(report)))
     paired = [
         {
@@ -446,6 +475,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except FileNotFoundError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    except OSError as error:  # the folder itself cannot be written: a full disk, no permission
+        print(f"error: cannot write the report into {args.folder}: {error}", file=sys.stderr)
+        return 2
     for option, key in (("--compare", args.compare), ("--sweep", args.sweep)):
         if key is not None and key not in report.keys:
             print(
@@ -454,7 +486,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                 file=sys.stderr,
             )
     print((args.folder / SUMMARY_MD).read_text())
-    return 0
+    for run in report.unreadable:
+        print(f"warning: unreadable run folder {run.path}: {run.note}", file=sys.stderr)
+    # 1: written, but some run folder could not be read (listed above and in summary.md).
+    return 1 if report.unreadable else 0
 
 
 if __name__ == "__main__":

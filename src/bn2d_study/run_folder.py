@@ -78,9 +78,10 @@ def read_run_status(run_dir: Path) -> dict[str, Any] | None:
     if not path.is_file():
         return None
     try:
-        return json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError):
+        record = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
         return None
+    return record if isinstance(record, dict) else None
 
 
 def holds_a_run(run_dir: Path) -> bool:
@@ -93,6 +94,14 @@ def holds_a_run(run_dir: Path) -> bool:
     ) or (checkpoints.is_dir() and any(checkpoints.iterdir()))
 
 
+def run_dir_of_checkpoint(checkpoint: Path) -> Path | None:
+    """The run folder that saved `checkpoint` (`<run>/checkpoints/<name>.ckpt`), if it is one."""
+    folder = Path(checkpoint).parent
+    if folder.name == CHECKPOINT_DIR and (folder.parent / RESOLVED_CONFIG_NAME).is_file():
+        return folder.parent
+    return None
+
+
 def read_epoch_metrics(csv_path: Path) -> tuple[dict[int, dict[str, float]], dict[str, float]]:
     """Per-epoch metrics of a CSV-logger file, and the `best_ckpt/*` values of the final test."""
     epochs: dict[int, dict[str, float]] = {}
@@ -103,6 +112,8 @@ def read_epoch_metrics(csv_path: Path) -> tuple[dict[int, dict[str, float]], dic
         for row in csv.DictReader(handle):
             if not row.get("epoch"):
                 continue
+            if None in row.values():  # fewer fields than the header: the file was cut short
+                raise ValueError(f"a row of {csv_path.name} is cut short")
             epoch = int(float(row["epoch"]))
             for key, value in row.items():
                 if key in ("epoch", "step") or value in ("", None):
@@ -121,7 +132,10 @@ def read_weight_path(csv_path: Path, kind: str = "epoch") -> list[tuple[float, f
         return []
     with csv_path.open(newline="") as handle:
         rows = [r for r in csv.DictReader(handle) if r["kind"] == kind]
-    return [(float(r["w1"]), float(r["w2"]), float(r["train_loss"])) for r in rows]
+    try:
+        return [(float(r["w1"]), float(r["w2"]), float(r["train_loss"])) for r in rows]
+    except TypeError as error:  # a row cut short: its missing fields read as None
+        raise ValueError(f"a row of {csv_path.name} is cut short") from error
 
 
 def keep_csv_rows(csv_path: Path, keep: Callable[[dict[str, str]], bool]) -> None:

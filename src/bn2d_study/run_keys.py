@@ -21,12 +21,13 @@ _LOCATION_KEYS = (
 # that it resumes.
 _EXECUTION_KEYS = (
     r"resume|torch_threads|trainer_speedups|run_lock\..*|data\.device_resident|trainer\.profiler"
-    r"|model\.net\.inplace_relu"
+    r"|model\.net\.inplace_relu|model/metrics|model\.metrics\..*|trainer\.detect_anomaly"
+    r"|trainer\.enable_checkpointing"
 )
 # How it is shown or logged.
 _DISPLAY_KEYS = (
     r"print_config|trainer\.enable_progress_bar|trainer\.enable_model_summary"
-    r"|logger\..*|callbacks\.progress_bar\..*"
+    r"|logger\..*|trainer\.logger|callbacks\.progress_bar\..*"
 )
 _NOT_DESCRIBING = re.compile(rf"^({_LOCATION_KEYS}|{_EXECUTION_KEYS}|{_DISPLAY_KEYS})$")
 

@@ -15,14 +15,15 @@ from typing import Any, NoReturn
 import torch
 from hydra.utils import instantiate
 from lightning import LightningDataModule, LightningModule, Trainer, seed_everything
-from lightning.pytorch.callbacks import ModelCheckpoint, ProgressBar
+from lightning.pytorch.callbacks import Checkpoint, ModelCheckpoint, ProgressBar
 from lightning.pytorch.loggers import WandbLogger
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 from omegaconf import DictConfig, OmegaConf
 
 from bn2d_study import lightning_speedups
 from bn2d_study.callbacks.divergence import TrainingDivergedError
-from bn2d_study.config_errors import config_key_errors
+from bn2d_study.checkpoint_file import CheckpointInfo, check_fits, read_checkpoint
+from bn2d_study.config_errors import config_key_errors, lightning_config_errors
 from bn2d_study.config_schema import model_node, validate_config
 from bn2d_study.errors import ConfigError, RunFolderInUseError, as_resource_error
 from bn2d_study.loggers import ResumableCSVLogger
@@ -32,7 +33,9 @@ from bn2d_study.run_folder import (
     FAILED,
     FINAL_STATUSES,
     INTERRUPTED,
+    METRICS_CSV,
     RESOLVED_CONFIG_NAME,
+    SAMPLED_WEIGHTS_CSV,
     execution,
     holds_a_run,
     read_run_status,
@@ -97,7 +100,7 @@ def _train_holding_the_folder(
     try:
         if config_error is not None:
             raise config_error
-        metrics = _fit_and_test(cfg, output_dir)
+        metrics, detail = _fit_and_test(cfg, output_dir)
     except SIGTERMException:
         # Preemption or a time-out: Lightning stopped after the current batch and saved
         # checkpoints/interrupted.ckpt; resume=true continues from last.ckpt (the last whole
@@ -123,7 +126,7 @@ def _train_holding_the_folder(
             raise resource from error
         raise
     try:
-        write_run_status(output_dir, COMPLETED, metrics=metrics)
+        write_run_status(output_dir, COMPLETED, metrics=metrics, detail=detail)
     except OSError as error:
         _raise_as_resource_error(error)
     return metrics
@@ -160,7 +163,9 @@ class RunObjects:
     trainer: Trainer
 
 
-def _fit_and_test(cfg: DictConfig, output_dir: Path) -> dict[str, float]:
+def _fit_and_test(cfg: DictConfig, output_dir: Path) -> tuple[dict[str, float], dict[str, Any]]:
+    """Fit and test (or, with train=false, evaluate `ckpt_path`): the final metrics, and what
+    `run_status.json` records besides them (the checkpoint evaluated or resumed from)."""
     atomic_write_text(output_dir / RESOLVED_CONFIG_NAME, OmegaConf.to_yaml(cfg, resolve=True))
     if cfg.print_config:
         print_config_tree(cfg)
@@ -176,15 +181,64 @@ def _fit_and_test(cfg: DictConfig, output_dir: Path) -> dict[str, float]:
     # exactly as in the study's script.
     seed_everything(cfg.seed, workers=True)
     run = build_run_objects(cfg)
+    checkpoint = _checked_checkpoint(cfg, run.model)
+    detail: dict[str, Any] = {}
     with _sigusr1_stops_the_run():
         try:
-            metrics = _fit(cfg, run)
-            if cfg.test:
-                metrics.update(_test_best_checkpoint(cfg, run))
+            with lightning_config_errors({"trainer": cfg.trainer, "callbacks": cfg.callbacks}):
+                if cfg.train:
+                    if checkpoint is not None:
+                        detail["resumed_from"] = checkpoint.describe()
+                        _continue_the_records_of(checkpoint, output_dir)
+                    metrics = _fit(cfg, run)
+                    if cfg.test:
+                        metrics.update(_test_best_checkpoint(cfg, run))
+                else:
+                    assert checkpoint is not None  # the schema requires ckpt_path then
+                    detail["evaluated_checkpoint"] = checkpoint.describe()
+                    metrics = _evaluate_checkpoint(run, checkpoint)
             log_run_hparams(run.trainer, cfg, metrics)
         finally:
             _finish_wandb(run.trainer)
-    return metrics
+    return metrics, detail
+
+
+def _checked_checkpoint(cfg: DictConfig, model: LightningModule) -> CheckpointInfo | None:
+    """`ckpt_path`, read and checked against the model: one paragraph if it does not fit."""
+    if not cfg.ckpt_path:
+        return None
+    info, state_dict = read_checkpoint(cfg.ckpt_path)
+    check_fits(info, state_dict, model)
+    return info
+
+
+def _continue_the_records_of(checkpoint: CheckpointInfo, output_dir: Path) -> None:
+    """Fit continues another run folder's checkpoint: start this folder's per-epoch records
+    with that run's, so that this folder holds the whole run (the epochs the checkpoint holds
+    are kept, the later ones dropped when fit starts, as for resume=true)."""
+    source = checkpoint.run_dir
+    if source is None or source.resolve() == output_dir.resolve():
+        return
+    for name in (METRICS_CSV, SAMPLED_WEIGHTS_CSV):
+        earlier, here = source / name, output_dir / name
+        if earlier.is_file() and not here.exists():
+            here.parent.mkdir(parents=True, exist_ok=True)
+            atomic_write_text(here, earlier.read_text())
+    log.info("Continuing %s from %s (epoch %d).", source, checkpoint.path, checkpoint.epoch)
+
+
+def _evaluate_checkpoint(run: RunObjects, checkpoint: CheckpointInfo) -> dict[str, float]:
+    """Test `ckpt_path`'s weights; logged as `test/loss` and `test/acc`, the names under which
+    the run that saved it logged Test for that epoch."""
+    log.info(
+        "Evaluating %s (saved at epoch %d, step %d) on Test.",
+        checkpoint.path,
+        checkpoint.epoch,
+        checkpoint.global_step,
+    )
+    run.model.test_group = "test"
+    run.trainer.test(run.model, datamodule=run.datamodule, ckpt_path=str(checkpoint.path))
+    return {k: float(v) for k, v in run.trainer.callback_metrics.items()}
 
 
 def _set_up_torch(cfg: DictConfig) -> None:
@@ -199,13 +253,13 @@ def _set_up_torch(cfg: DictConfig) -> None:
         torch.backends.cudnn.benchmark = False
 
 
-def _instantiate_section(key: str, section: DictConfig | None) -> list[Any]:
+def _instantiate_section(key: str, section: DictConfig | None) -> dict[str, Any]:
     """Instantiate every non-null entry of a callbacks/logger section, errors named by key."""
-    objects = []
+    objects = {}
     for name, item in (section or {}).items():
         if item is not None:
             with config_key_errors(f"{key}.{name}", item):
-                objects.append(instantiate(item))
+                objects[str(name)] = instantiate(item)
     return objects
 
 
@@ -224,14 +278,35 @@ def build_run_objects(cfg: DictConfig) -> RunObjects:
     if model.scheduler_factory is not None:
         with config_key_errors("model.scheduler", cfg.model.scheduler):
             model.scheduler_factory(optimizer=optimizer)
-    callbacks = _instantiate_section("callbacks", cfg.callbacks)
-    if not cfg.trainer.enable_progress_bar:
-        # Turns the configured bar off too: Lightning refuses a bar callback with this flag off.
-        callbacks = [c for c in callbacks if not isinstance(c, ProgressBar)]
-    loggers = _instantiate_section("logger", cfg.logger)
+    callbacks = _fitting_callbacks(cfg, _instantiate_section("callbacks", cfg.callbacks))
+    loggers = []
+    if cfg.trainer.logger is False or cfg.trainer.logger == []:
+        log.info(
+            "trainer.logger=%s: no loggers (the logger group's are left out).", cfg.trainer.logger
+        )
+    else:
+        loggers = list(_instantiate_section("logger", cfg.logger).values())
     with config_key_errors("trainer", cfg.trainer):
         trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
     return RunObjects(datamodule, model, trainer)
+
+
+def _fitting_callbacks(cfg: DictConfig, named: dict[str, Any]) -> list[Any]:
+    """The configured callbacks, less those that Lightning's flags or the user's own callbacks
+    stand in for, so that the flags mean what Lightning's docs say instead of being refused."""
+    bars = [name for name, c in named.items() if isinstance(c, ProgressBar)]
+    if len(bars) > 1 and "progress_bar" in bars:
+        # A bar added on the command line (e.g. RichProgressBar) replaces the configured one:
+        # Lightning accepts only one.
+        del named["progress_bar"]
+    callbacks = list(named.values())
+    if not cfg.trainer.enable_progress_bar:
+        # Lightning refuses a bar callback with this flag off.
+        callbacks = [c for c in callbacks if not isinstance(c, ProgressBar)]
+    if cfg.trainer.enable_checkpointing is False:
+        # Lightning refuses checkpoint callbacks with this flag off: no checkpoint is written.
+        callbacks = [c for c in callbacks if not isinstance(c, Checkpoint)]
+    return callbacks
 
 
 @contextmanager

@@ -24,10 +24,18 @@ from bn2d_study.run_folder import (
     RUNNING,
     SAMPLED_WEIGHTS_CSV,
     read_epoch_metrics,
+    read_run_status,
     read_weight_path,
     run_state,
 )
 from bn2d_study.run_lock import STALE_AFTER_S
+
+# Hydra's copy of a job's composed config (`.hydra/config.yaml`): marks a run folder before
+# the run writes anything.
+HYDRA_CONFIG = Path(".hydra") / "config.yaml"
+# The report's own status for a folder whose files cannot be read (damaged, cut short or not
+# this project's): listed with what is wrong, left out of every table.
+UNREADABLE = "unreadable"
 
 
 @dataclass
@@ -36,7 +44,8 @@ class RunRecord:
 
     path: Path
     config: dict[str, Any]  # flattened resolved config: {"model.use_batchnorm": True, ...}
-    status: str  # completed, diverged, failed, interrupted, running or gone (run_folder.py)
+    # completed, diverged, failed, interrupted, running or gone (run_folder.py), or unreadable
+    status: str
     note: str = ""
     # epoch -> {"train/loss": ..., "test/acc": ..., ...}, from the CSV logger
     epochs: dict[int, dict[str, float]] = field(default_factory=dict)
@@ -54,6 +63,13 @@ class RunRecord:
             return np.empty(0)
         last = max(self.epochs)
         return np.array([self.epochs.get(e, {}).get(key, math.nan) for e in range(last + 1)])
+
+    def final(self, key: str) -> float:
+        """A metric's last recorded value (epochs without it, e.g. with
+        `trainer.check_val_every_n_epoch` > 1, skipped); NaN if it has none."""
+        values = self.curve(key)
+        recorded = values[~np.isnan(values)]
+        return float(recorded[-1]) if len(recorded) else math.nan
 
     @property
     def usable(self) -> bool:
@@ -74,12 +90,18 @@ def flatten(tree: Any, prefix: str = "") -> dict[str, Any]:
 
 
 def find_run_dirs(folder: Path) -> list[Path]:
-    """`folder` itself when it is a run folder, else every run folder below it, sorted."""
+    """`folder` itself when it is a run folder, else every run folder below it, sorted.
+
+    A run folder holds `resolved_config.yaml` or `run_status.json`, or Hydra's job files
+    (`.hydra/config.yaml`) of a run that never got as far as writing either.
+    """
     folder = Path(folder)
     markers = (RESOLVED_CONFIG_NAME, RUN_STATUS_FILE)  # a run that failed early has only the latter
     if any((folder / name).is_file() for name in markers):
         return [folder]
-    return sorted({p.parent for name in markers for p in folder.rglob(name)})
+    found = {p.parent for name in markers for p in folder.rglob(name)}
+    found |= {p.parent.parent for p in folder.rglob(HYDRA_CONFIG.name) if p.parent.name == ".hydra"}
+    return sorted(found)
 
 
 def _weight_array(csv_path: Path, kind: str) -> np.ndarray:
@@ -88,29 +110,55 @@ def _weight_array(csv_path: Path, kind: str) -> np.ndarray:
 
 
 def read_run(run_dir: Path) -> RunRecord:
-    """Read one run folder; never raises for a broken or half-written run (see `status`)."""
+    """Read one run folder; never raises for a broken, half-written or foreign run folder:
+    those come back `unreadable`, with what is wrong in `note`."""
     run_dir = Path(run_dir)
+    try:
+        record = _read_run(run_dir)
+    except Exception as error:  # whatever a damaged file makes a reader raise
+        return RunRecord(run_dir, {}, UNREADABLE, f"{type(error).__name__}: {error}")
+    problem = "" if record.status == UNREADABLE else _unreadable(run_dir, record)
+    if problem:
+        return RunRecord(run_dir, record.config, UNREADABLE, problem)
+    return record
+
+
+def _unreadable(run_dir: Path, record: RunRecord) -> str:
+    """What makes a folder that was read unusable for the report, or ''."""
+    if (run_dir / RUN_STATUS_FILE).is_file() and read_run_status(run_dir) is None:
+        return f"{RUN_STATUS_FILE} is not a JSON object (damaged or cut short)"
+    if record.status == COMPLETED and not np.isfinite(record.curve("test/acc")).any():
+        return (
+            f"recorded as completed, but {METRICS_CSV} holds no test/acc (empty, cut short, "
+            f"or written without the CSV logger)"
+        )
+    return ""
+
+
+def _read_run(run_dir: Path) -> RunRecord:
     config_path = run_dir / RESOLVED_CONFIG_NAME
     try:
         # A run that failed before writing its config has none.
-        config = (
-            upgrade_run_config(flatten(yaml.safe_load(config_path.read_text()) or {}))
-            if config_path.is_file()
-            else {}
+        loaded = yaml.safe_load(config_path.read_text()) if config_path.is_file() else {}
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as error:
+        return RunRecord(run_dir, {}, UNREADABLE, f"unreadable {RESOLVED_CONFIG_NAME}: {error}")
+    if not isinstance(loaded, dict | None):
+        return RunRecord(
+            run_dir, {}, UNREADABLE, f"unreadable {RESOLVED_CONFIG_NAME}: not a mapping of keys"
         )
-    except (OSError, yaml.YAMLError) as error:
-        return RunRecord(run_dir, {}, FAILED, f"unreadable {RESOLVED_CONFIG_NAME}: {error}")
+    config = upgrade_run_config(flatten(loaded or {}))
     state, note = run_state(run_dir, float(config.get("run_lock.stale_after_s", STALE_AFTER_S)))
     if state == FAILED:
         return RunRecord(run_dir, config, FAILED, note or "failed")
     if not config_path.is_file():
-        return RunRecord(run_dir, {}, FAILED, f"no {RESOLVED_CONFIG_NAME}")
+        never = "" if (run_dir / RUN_STATUS_FILE).is_file() else ": the run never started"
+        return RunRecord(run_dir, {}, UNREADABLE, f"no {RESOLVED_CONFIG_NAME}{never}")
     try:
         epochs, final = read_epoch_metrics(run_dir / METRICS_CSV)
         path_epoch = _weight_array(run_dir / SAMPLED_WEIGHTS_CSV, "epoch")
         path_step = _weight_array(run_dir / SAMPLED_WEIGHTS_CSV, "step")
-    except (OSError, ValueError, KeyError, csv.Error) as error:
-        return RunRecord(run_dir, config, FAILED, f"unreadable metrics: {error}")
+    except (OSError, UnicodeDecodeError, ValueError, KeyError, csv.Error) as error:
+        return RunRecord(run_dir, config, UNREADABLE, f"unreadable metrics: {error}")
     record = RunRecord(run_dir, config, state, note, epochs, path_epoch, path_step)
     record.status, record.note = _outcome(record, state, note, final)
     return record

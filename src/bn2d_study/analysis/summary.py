@@ -151,9 +151,7 @@ def summarize_setting(
         label=label,
         runs=runs,
         statuses=statuses,
-        final_acc=_finite_summary(
-            [run.curve("test/acc")[-1] for run in runs if len(run.curve("test/acc"))]
-        ),
+        final_acc=_finite_summary([run.final("test/acc") for run in runs]),
         best_acc=float(accuracy[best_epoch]) if best_epoch is not None else math.nan,
         best_epoch=best_epoch,
         best_acc_per_run=_finite_summary(
@@ -229,6 +227,7 @@ class StudyReport:
     sweep_key: str | None = None
     sweep_groups: list[SweepGroup] = field(default_factory=list)
     at_best: list[PairedRow] = field(default_factory=list)  # each side at its best value
+    unreadable: list[RunRecord] = field(default_factory=list)  # folders left out, and why
 
 
 def setting_label(values: dict[str, Any], short_names: dict[str, str]) -> str:
@@ -281,7 +280,7 @@ def _sort_key(value: Any) -> tuple[int, Any]:
 
 def final_accuracies(setting: SettingSummary) -> dict[int, float]:
     """Seed -> final test accuracy of the setting's completed runs."""
-    return {run.seed: float(run.curve("test/acc")[-1]) for run in setting.runs}  # type: ignore[misc]
+    return {run.seed: run.final("test/acc") for run in setting.runs}  # type: ignore[misc]
 
 
 def _by_others(

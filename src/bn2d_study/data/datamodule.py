@@ -12,7 +12,7 @@ from torch.utils.data import DataLoader
 from bn2d_study.config_schema import DataConfig, defaults_of
 from bn2d_study.data.archive import DataSpec, ImageSplits
 from bn2d_study.data.device_batches import DeviceBatches
-from bn2d_study.data.in_memory import InMemoryDigits, balanced_subset, batch_loader
+from bn2d_study.data.in_memory import InMemoryDigits, balanced_order, batch_loader
 from bn2d_study.data.source import prepare_images
 from bn2d_study.errors import ConfigError
 
@@ -161,16 +161,8 @@ class HindiDigitsDataModule(LightningDataModule):
             self.resident_device = self._resident_device()
         if self.resident_device is not None:
             return DeviceBatches(dataset, self.hparams.batch_size, shuffle, self.resident_device)
-        if self.trainer is not None and self.trainer.world_size > 1:
-            # Distributed: a plain per-sample DataLoader, which Lightning gives each process's
-            # shard through a DistributedSampler (reshuffled every epoch).
-            return DataLoader(
-                dataset,
-                batch_size=self.hparams.batch_size,
-                shuffle=shuffle,
-                num_workers=self.hparams.num_workers,
-                pin_memory=self.hparams.pin_memory,
-            )
+        # In distributed training Lightning swaps this loader's sampler for a
+        # DistributedSampler (each process's shard, reshuffled every epoch).
         return batch_loader(
             dataset,
             self.hparams.batch_size,
@@ -179,26 +171,26 @@ class HindiDigitsDataModule(LightningDataModule):
             self.hparams.pin_memory,
         )
 
-    def _evaluated(self, dataset: InMemoryDigits | None, limit: int | float | None) -> InMemoryDigits:
-        """The part of an evaluation set that a trainer limited to `limit` batches evaluates.
+    def _evaluation_order(
+        self, dataset: InMemoryDigits | None, limit: int | float | None
+    ) -> InMemoryDigits:
+        """The evaluation set in the order a trainer limited to `limit` batches should see it.
 
-        Lightning would take the first batches; in this class-sorted data those hold one or
-        two digits, and the accuracy comes out near 0 or 1. Instead, a short evaluation sees a
-        class-balanced subset of the same size, drawn with `split_seed` (the same for every
-        run), classes interleaved. Without a limit the set is evaluated whole, in order.
+        Lightning evaluates the first batches: `limit` of them (an int) or `int(limit *
+        batches)` (a fraction), and it applies that rule itself. In this class-sorted data the
+        first batches hold one or two digits, and the accuracy would come out near 0 or 1. So
+        when a limit cuts the set short, the whole set is served class-interleaved (drawn with
+        `split_seed`, the same for every run): whatever number of batches Lightning's rule
+        takes is class-balanced. Without a limit the set is served whole, in its order.
         """
         assert dataset is not None, "call setup() first"
         batches = -(-len(dataset) // self.hparams.batch_size)
         if limit is None or isinstance(limit, bool):
             return dataset
-        wanted = limit if isinstance(limit, int) else int(batches * limit)
-        if not 0 < wanted < batches:
+        cut_short = limit < batches if isinstance(limit, int) else limit < 1.0
+        if not cut_short:
             return dataset
-        size = wanted * self.hparams.batch_size
-        indices = balanced_subset(dataset.labels, size, self.hparams.split_seed)
-        return InMemoryDigits(
-            dataset.images[indices], dataset.labels[indices], dataset.mean, dataset.std
-        )
+        return dataset.reordered(balanced_order(dataset.labels, self.hparams.split_seed))
 
     def transfer_batch_to_device(self, batch: Any, device: torch.device, dataloader_idx: int) -> Any:
         """Batches held on the device (`device_resident`) are there already: no copy, no walk
@@ -208,16 +200,21 @@ class HindiDigitsDataModule(LightningDataModule):
         return super().transfer_batch_to_device(batch, device, dataloader_idx)
 
     def train_dataloader(self) -> DataLoader | DeviceBatches:
-        """Shuffled train batches, in the order `DataLoader(shuffle=True)` gives."""
-        return self._loader(self.train_set, shuffle=True)
+        """Shuffled train batches, in the order `DataLoader(shuffle=True)` gives.
+
+        Not shuffled with `trainer.overfit_batches`: Lightning's rule for it (the same batches
+        every epoch), which it cannot apply itself to the device-resident batches.
+        """
+        overfit = self.trainer is not None and self.trainer.overfit_batches > 0
+        return self._loader(self.train_set, shuffle=not overfit)
 
     def val_dataloader(self) -> list[DataLoader | DeviceBatches]:
         """Validation part of Train (if any), then Test: both are evaluated every epoch."""
         limit = self.trainer.limit_val_batches if self.trainer is not None else None
         sets = [self.val_set, self.test_set] if self.hparams.val_fraction > 0 else [self.test_set]
-        return [self._loader(self._evaluated(s, limit), shuffle=False) for s in sets]
+        return [self._loader(self._evaluation_order(s, limit), shuffle=False) for s in sets]
 
     def test_dataloader(self) -> DataLoader | DeviceBatches:
-        """Test, in order (a balanced subset when the trainer limits its batches)."""
+        """Test, in order (class-interleaved when the trainer limits its batches)."""
         limit = self.trainer.limit_test_batches if self.trainer is not None else None
-        return self._loader(self._evaluated(self.test_set, limit), shuffle=False)
+        return self._loader(self._evaluation_order(self.test_set, limit), shuffle=False)

@@ -23,6 +23,9 @@ class _Indices(Dataset[Tensor]):
     def __getitem__(self, index: int | Sequence[int]) -> Tensor:
         return torch.as_tensor(index)
 
+    def __getitems__(self, indices: Sequence[int]) -> Tensor:
+        return torch.as_tensor(indices)
+
 
 class DeviceBatches:
     """Batches of a data set held on `device`, with exactly the order of `batch_loader`.
@@ -37,7 +40,9 @@ class DeviceBatches:
     def __init__(
         self, dataset: InMemoryDigits, batch_size: int, shuffle: bool, device: torch.device
     ) -> None:
-        self.dataset = dataset  # the source, as `DataLoader.dataset`
+        # The source, as `DataLoader.dataset`. There is no `sampler` attribute: Lightning
+        # leaves the object as it is (it replaces only a DataLoader's sampler).
+        self.dataset = dataset
         images, labels = dataset[list(range(len(dataset)))]
         self.images = images.to(device)
         self.labels = labels.to(device)

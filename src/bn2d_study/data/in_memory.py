@@ -6,11 +6,14 @@ from collections.abc import Sequence
 
 import torch
 from torch import Tensor
-from torch.utils.data import BatchSampler, DataLoader, Dataset, RandomSampler, SequentialSampler
+from torch.utils.data import DataLoader, Dataset
 
 
 class InMemoryDigits(Dataset[tuple[Tensor, Tensor]]):
     """uint8 images (N, H, W) and labels (N,); indexing with a list of indices returns a batch.
+
+    `__getitems__` is torch's hook for fetching a whole batch in one call: a `DataLoader` with a
+    `batch_size` hands it the batch's indices (see `batch_loader`).
 
     Pixels become float32 `pixel / 255`, exactly what torchvision's `ToTensor` gives, then
     optionally `(x - mean) / std`.
@@ -34,6 +37,19 @@ class InMemoryDigits(Dataset[tuple[Tensor, Tensor]]):
             pixels = (pixels - self.mean) / self.std
         return pixels, self.labels[idx]
 
+    def __getitems__(self, indices: Sequence[int]) -> tuple[Tensor, Tensor]:
+        """A whole batch: (images (B, 1, H, W), labels (B,))."""
+        return self[indices]
+
+    def reordered(self, order: Tensor) -> InMemoryDigits:
+        """The same images and labels, in `order` (a permutation or a subset of indices)."""
+        return InMemoryDigits(self.images[order], self.labels[order], self.mean, self.std)
+
+
+def whole_batch(batch: tuple[Tensor, Tensor]) -> tuple[Tensor, Tensor]:
+    """The collate function of `batch_loader`: `__getitems__` already returns a whole batch."""
+    return batch
+
 
 def batch_loader(
     dataset: Dataset,
@@ -42,28 +58,30 @@ def batch_loader(
     num_workers: int = 0,
     pin_memory: bool = False,
 ) -> DataLoader:
-    """A DataLoader that fetches each batch with one indexing call instead of per-sample collate.
+    """`DataLoader(dataset, batch_size, shuffle=...)` that fetches each batch with one call.
 
-    The sampler is torch's own `RandomSampler` (or `SequentialSampler`) wrapped in a
-    `BatchSampler`, and the loader draws its base seed as usual, so the global random stream
-    and the shuffled order are exactly those of `DataLoader(dataset, batch_size, shuffle=...)`.
+    The dataset's `__getitems__` returns the batch and `whole_batch` passes it through, instead
+    of one `__getitem__` per sample and a collate. Everything else is torch's own: the sampler
+    (`RandomSampler` or `SequentialSampler`, which Lightning recognises, replaces for
+    distributed training and turns off for `overfit_batches`), the base seed drawn per pass,
+    and so the global random stream and the shuffled order.
     """
-    sampler = RandomSampler(dataset) if shuffle else SequentialSampler(dataset)
     return DataLoader(
         dataset,
-        batch_size=None,
-        sampler=BatchSampler(sampler, batch_size=batch_size, drop_last=False),
+        batch_size=batch_size,
+        shuffle=shuffle,
+        collate_fn=whole_batch,
         num_workers=num_workers,
         pin_memory=pin_memory,
         persistent_workers=num_workers > 0,
     )
 
 
-def balanced_subset(labels: Tensor, size: int, seed: int) -> Tensor:
-    """`size` indices with the classes as equally represented as possible, drawn with `seed`.
+def balanced_order(labels: Tensor, seed: int) -> Tensor:
+    """Every index once, ordered so that any prefix holds the classes as equally as possible.
 
-    Each class's indices are shuffled by their own generator, then taken in turn (one of each
-    class, then the next of each, ...), so any prefix of the result is balanced too.
+    Each class's indices are shuffled by their own generator seeded with `seed`, then taken in
+    turn (one of each class, then the next of each, ...). The global random stream is untouched.
     """
     generator = torch.Generator().manual_seed(seed)
     per_class = [
@@ -74,4 +92,4 @@ def balanced_subset(labels: Tensor, size: int, seed: int) -> Tensor:
     interleaved = [
         members[i : i + 1] for i in range(rounds) for members in per_class if i < len(members)
     ]
-    return torch.cat(interleaved)[:size]
+    return torch.cat(interleaved)

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import torch
 from lightning import LightningModule
 from torch import Tensor, nn
+from torchmetrics import Metric
 
 from bn2d_study.config_schema import ModelConfig, defaults_of
 from bn2d_study.lightning_speedups import FastHookName
@@ -42,6 +43,9 @@ class DigitClassifier(FastHookName, LightningModule):
         channels_last: keep the network's weights and inputs in NHWC layout.
         compile: compile the network with `torch.compile` (mode `compile_mode`; its
             "reduce-overhead" mode also captures CUDA graphs).
+        metrics: each split's metrics, name -> torchmetrics `Metric` (config `model/metrics`:
+            `lean` or `torchmetrics`); None: the lean `loss` and `acc`. Logged per epoch as
+            `<split>/<name>`.
     """
 
     def __init__(
@@ -53,11 +57,12 @@ class DigitClassifier(FastHookName, LightningModule):
         channels_last: bool = _DEFAULTS["channels_last"],
         compile: bool = _DEFAULTS["compile"],
         compile_mode: str | None = _DEFAULTS["compile_mode"],
+        metrics: Mapping[str, Metric] | None = None,
     ) -> None:
         super().__init__()
         # The factories stay out of the checkpoint: pickled callables would need an unsafe
         # (weights_only=False) load; the run folder's resolved config records them.
-        self.save_hyperparameters(logger=False, ignore=["optimizer", "scheduler", "net"])
+        self.save_hyperparameters(logger=False, ignore=["optimizer", "scheduler", "net", "metrics"])
         self.optimizer_factory = optimizer
         self.scheduler_factory = scheduler
         self.net = net(use_batchnorm=use_batchnorm)
@@ -68,8 +73,13 @@ class DigitClassifier(FastHookName, LightningModule):
             self.net.compile(mode=compile_mode)
         self.criterion = nn.CrossEntropyLoss()
         # Keyed `<group>_metrics`: a bare "train" would clash with nn.Module.train.
-        self.split_metrics = nn.ModuleDict({f"{g}_metrics": SplitMetrics() for g in METRIC_GROUPS})
+        self.split_metrics = nn.ModuleDict(
+            {f"{g}_metrics": SplitMetrics(metrics) for g in METRIC_GROUPS}
+        )
         self.val_loader_groups: list[tuple[str, ...]] = [("val",), ("test",)]
+        # The group `trainer.test` logs: `best_ckpt` for the test after fit; `test` when a
+        # checkpoint is evaluated on its own (train=false), the names its run logged Test under.
+        self.test_group = "best_ckpt"
 
     def forward(self, images: Tensor) -> Tensor:
         """Class logits for a batch of images (B, 1, 32, 32)."""
@@ -88,12 +98,12 @@ class DigitClassifier(FastHookName, LightningModule):
         for group in groups:
             metrics = self.split_metrics[f"{group}_metrics"]
             metrics.update(loss, logits, targets)
-            if metrics.loss.update_count == 1:
+            if metrics.update_count == 1:
                 # Logging a metric object once per epoch (at its first update since Lightning
                 # last reset it) is enough: Lightning keeps it, and computes and resets it at
                 # the epoch's end. Logging it every step would add Lightning's bookkeeping
                 # (milliseconds per call on CPU) to every step.
-                for name, metric in (("loss", metrics.loss), ("acc", metrics.acc)):
+                for name, metric in metrics.items():
                     self.log(
                         f"{group}/{name}",
                         metric,
@@ -114,8 +124,8 @@ class DigitClassifier(FastHookName, LightningModule):
         self._step(batch, self.val_loader_groups[dataloader_idx])
 
     def test_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
-        """Evaluate one Test batch with the checkpoint `trainer.test` loaded (`best_ckpt/*`)."""
-        self._step(batch, ("best_ckpt",))
+        """Evaluate one Test batch with the checkpoint `trainer.test` loaded (`test_group`)."""
+        self._step(batch, (self.test_group,))
 
     def configure_optimizers(self) -> Any:
         """The configured optimizer, plus the scheduler when one is configured."""

@@ -26,10 +26,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers import (
-    make_tiny_datamodule,
-    tiny_data_overrides,
-)
+from helpers import launch, make_tiny_datamodule, tiny_data_overrides
 from helpers.lightning_reference import (
     STUDY_METRICS,
     TEST_METRICS,
@@ -38,6 +35,7 @@ from helpers.lightning_reference import (
     plain_loader,
 )
 from lightning import Callback, Trainer, seed_everything
+from lightning.fabric.utilities.exceptions import MisconfigurationException
 from lightning.pytorch.callbacks import (
     EarlyStopping,
     LearningRateMonitor,
@@ -49,6 +47,7 @@ from lightning.pytorch.callbacks import (
 from lightning.pytorch.loggers import CSVLogger
 
 from bn2d_study import lightning_speedups
+from bn2d_study.errors import ConfigError
 from bn2d_study.run_folder import METRICS_CSV, read_run_status
 from bn2d_study.training import train
 from bn2d_study.utils.compose import TrainConfigComposer
@@ -524,3 +523,70 @@ def test_flag_means_the_same_with_every_variant(
     tmp_path: Path,
 ) -> None:
     _run_case(case, VARIANTS[variant], compose_train_config, tiny_archive, tiny_sets, tmp_path)
+
+
+ERROR_CASES = [
+    # (project overrides, plain Trainer flags, plain callbacks, the key the paragraph names)
+    (
+        ["trainer.limit_val_batches=0.1"],
+        {"limit_val_batches": 0.1},
+        [],
+        "trainer.limit_val_batches=0.1",
+    ),
+    (
+        ["trainer.val_check_interval=100"],
+        {"val_check_interval": 100},
+        [],
+        "trainer.val_check_interval=100",
+    ),
+    (
+        [*_es("val/nothing", "max")],
+        {},
+        [EarlyStopping("val/nothing", mode="max", patience=0)],
+        "callbacks.early_stopping.monitor=val/nothing",
+    ),
+]
+
+
+@pytest.mark.parametrize(("overrides", "flags", "callbacks", "key"), ERROR_CASES)
+def test_lightnings_configuration_errors_are_one_paragraph_naming_the_key(
+    overrides: list[str],
+    flags: dict[str, Any],
+    callbacks: list[Callback],
+    key: str,
+    compose_train_config: TrainConfigComposer,
+    tiny_archive: Path,
+    tiny_sets: dict[str, Any],
+    tmp_path: Path,
+) -> None:
+    case = Case("error", overrides, flags, callbacks=lambda run: callbacks)
+    with pytest.raises((MisconfigurationException, ValueError, RuntimeError)):
+        run_reference(case, tiny_sets["sets"], tmp_path / "reference")
+    data = tiny_data_overrides(tiny_archive, tiny_sets["data_dir"])
+    with pytest.raises(ConfigError) as raised:
+        run_project(compose_train_config, case, VARIANTS["speedups-lean"], data, tmp_path / "p")
+    message = str(raised.value)
+    assert message.startswith(f"{key}: ") and "\n" not in message, message
+    assert "from Lightning" in message
+    status = read_run_status(tmp_path / "p")
+    assert status is not None and status["status"] == "failed" and key in status["error"]
+
+
+def test_a_lightning_configuration_error_on_the_command_line_has_no_traceback(
+    tiny_archive: Path, tmp_path: Path
+) -> None:
+    process = launch(
+        [
+            *tiny_data_overrides(tiny_archive, tmp_path / "data"),
+            "trainer.limit_val_batches=0.1",
+            f"hydra.run.dir={tmp_path / 'run'}",
+        ],
+        tmp_path,
+    )
+    output, _ = process.communicate(timeout=300)
+    assert process.returncode == 1, output[-3000:]
+    assert "Traceback" not in output
+    (error,) = [line for line in output.splitlines() if "[ERROR]" in line]
+    assert (
+        "trainer.limit_val_batches=0.1: You requested to check 0.1 of the `val_dataloader`" in error
+    )

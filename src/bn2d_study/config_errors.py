@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -47,8 +48,12 @@ def guilty_key(section_key: str, section: Any, message: str) -> tuple[str, Any] 
     """
     leaves = {k: v for k, v in _leaves(section, section_key).items() if not k.endswith("_")}
 
+    def position(text: str) -> int | None:
+        found = re.search(rf"(?<![\w.-]){re.escape(text)}(?![\w.])", message)
+        return found.start() if found else None
+
     def quoted(text: str) -> bool:
-        return re.search(rf"(?<![\w.-]){re.escape(text)}(?![\w.])", message) is not None
+        return position(text) is not None
 
     by_value = [
         key
@@ -59,6 +64,11 @@ def guilty_key(section_key: str, section: Any, message: str) -> tuple[str, Any] 
     for choice in ([k for k in by_value if k in by_name], by_value, by_name):
         if len(choice) == 1:
             return choice[0], leaves[choice[0]]
+    # Several values quoted (e.g. the missing metric, then the metrics there are): the one the
+    # message names first, if no other key shares its value.
+    first = sorted(by_value, key=lambda k: position(_text(leaves[k])) or 0)
+    if len(first) > 1 and _text(leaves[first[0]]) != _text(leaves[first[1]]):
+        return first[0], leaves[first[0]]
     return None
 
 
@@ -101,11 +111,25 @@ def config_key_errors(section_key: str, section: Any) -> Iterator[None]:
         ) from error
 
 
+def _raised_by_lightning(error: BaseException) -> bool:
+    """Whether the innermost frame of the error's traceback is Lightning's own code."""
+    traceback = error.__traceback__
+    while traceback is not None and traceback.tb_next is not None:
+        traceback = traceback.tb_next
+    if traceback is None:
+        return False
+    return f"{os.sep}lightning{os.sep}" in traceback.tb_frame.f_code.co_filename
+
+
 def _is_lightning_config_error(error: BaseException) -> bool:
-    """Lightning's verdict on its settings, raised once a run is under way."""
+    """Lightning's verdict on its settings, raised once a run is under way: a
+    `MisconfigurationException`, a `ValueError` raised by Lightning itself (e.g. a
+    `val_check_interval` longer than the epoch), or EarlyStopping's missing metric."""
     from lightning.fabric.utilities.exceptions import MisconfigurationException
 
     if isinstance(error, MisconfigurationException):
+        return True
+    if isinstance(error, ValueError) and _raised_by_lightning(error):
         return True
     # EarlyStopping(strict=True) on a metric that is never logged.
     return isinstance(error, RuntimeError) and "Early stopping conditioned on metric" in str(error)

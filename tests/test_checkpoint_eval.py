@@ -132,6 +132,7 @@ def bad_checkpoint(folder: Path, tmp_path: Path, problem: str) -> tuple[Path, li
     return checkpoint, []
 
 
+@pytest.mark.slow  # the same paragraphs in-process above; this walks train.py
 def test_a_bad_checkpoint_on_the_command_line_exits_1_without_a_traceback(
     trained: tuple[Path, list[str]], tmp_path: Path
 ) -> None:

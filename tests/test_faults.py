@@ -124,6 +124,7 @@ def test_a_diverging_run_stops_within_its_epoch_and_the_sweep_goes_on(
     assert "1 of 2 runs of" in output and "diverged (the train loss is NaN" in output
 
 
+@pytest.mark.slow  # a whole train.py run; moved out of make test for its time
 def test_divergence_check_switched_off_trains_to_the_end(
     small_archive: Path, tmp_path: Path
 ) -> None:
@@ -185,6 +186,7 @@ def test_a_build_error_is_one_paragraph_and_recorded(tiny_archive: Path, tmp_pat
     assert status is not None and status["status"] == "failed" and expected in status["error"]
 
 
+@pytest.mark.slow  # a whole train.py run; moved out of make test for its time
 def test_hydra_full_error_still_shows_the_traceback(tiny_archive: Path, tmp_path: Path) -> None:
     env = {**os.environ, "HYDRA_FULL_ERROR": "1"}
     env.pop("DHCD_ARCHIVE", None)
@@ -207,6 +209,7 @@ def test_hydra_full_error_still_shows_the_traceback(tiny_archive: Path, tmp_path
     assert "Traceback" in result.stderr and "Invalid learning rate: -1" in result.stderr
 
 
+@pytest.mark.slow  # a whole train.py run; moved out of make test for its time
 def test_a_folder_holding_a_run_is_not_retrained_without_resume(
     tiny_archive: Path, tmp_path: Path
 ) -> None:

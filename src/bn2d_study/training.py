@@ -45,6 +45,15 @@ from bn2d_study.run_lock import RunHeldError, RunLock
 from bn2d_study.utils.atomic_write import atomic_write_text
 from bn2d_study.utils.config_tree import print_config_tree
 from bn2d_study.utils.run_hparams import log_run_hparams
+from bn2d_study.utils.slurm_tasks import (
+    SKIP,
+    TRAIN,
+    SlurmTasks,
+    StoppedWithPeerError,
+    is_lost_peer,
+    layout_problem,
+    lost_peer_message,
+)
 
 log = logging.getLogger(__name__)
 
@@ -57,9 +66,25 @@ def train(cfg: DictConfig) -> dict[str, float]:
 
     Returns the final metrics; `{}` when another live process holds the run folder (this one
     leaves it alone, so a sweep goes on with its other runs). The last thing written to the
-    run folder is `run_status.json`.
+    run folder is `run_status.json`. When the run is several SLURM tasks (DDP through SLURM),
+    rank 0 does all of that and tells the other ranks whether to train alongside
+    (`utils/slurm_tasks.py`).
     """
     output_dir = Path(cfg.paths.output_dir)
+    tasks = SlurmTasks.from_environment()
+    if tasks is not None and not tasks.is_rank_zero:
+        return _train_beside_rank_zero(cfg, output_dir, tasks)
+    try:
+        return _hold_the_folder_and_train(cfg, output_dir, tasks)
+    finally:
+        if tasks is not None and not tasks.announced(output_dir):
+            # Whatever stopped rank 0 before training: the other ranks must not wait for it.
+            tasks.announce(output_dir, SKIP)
+
+
+def _hold_the_folder_and_train(
+    cfg: DictConfig, output_dir: Path, tasks: SlurmTasks | None
+) -> dict[str, float]:
     try:
         validate_config(cfg)
         config_error, lock = None, RunLock(output_dir, **cfg.run_lock)
@@ -78,13 +103,45 @@ def train(cfg: DictConfig) -> dict[str, float]:
     except OSError as error:
         _raise_as_resource_error(error)
     try:
-        return _train_holding_the_folder(cfg, output_dir, config_error)
+        return _train_holding_the_folder(cfg, output_dir, config_error, tasks)
     finally:
         lock.release()
 
 
+def _train_beside_rank_zero(
+    cfg: DictConfig, output_dir: Path, tasks: SlurmTasks
+) -> dict[str, float]:
+    """A rank > 0 of a run made of several SLURM tasks: train alongside rank 0 if it trains.
+
+    It writes nothing into the run folder (Lightning logs and checkpoints from rank 0 only),
+    and its log goes to its task's own submitit log, not the run's train.log.
+    """
+    _leave_the_run_log(output_dir)
+    decision = tasks.wait_for_decision(output_dir, float(cfg.run_lock.stale_after_s))
+    if decision != TRAIN:
+        log.info("Rank %d: rank 0 does not train %s; leaving.", tasks.rank, output_dir)
+        return {}
+    try:
+        metrics, _ = _fit_and_test(cfg, output_dir, holds_the_folder=False)
+    except TrainingDivergedError:
+        # Rank 0 records it; every rank stops at the same check (the decision is all-reduced).
+        return {"train/loss": float("nan")}
+    return metrics
+
+
+def _leave_the_run_log(output_dir: Path) -> None:
+    """Detach Hydra's file handler of `<run>/train.log` from this process's loggers."""
+    root = logging.getLogger()
+    for handler in list(root.handlers):
+        if isinstance(handler, logging.FileHandler) and Path(handler.baseFilename).parent == (
+            output_dir.absolute()
+        ):
+            root.removeHandler(handler)
+            handler.close()
+
+
 def _train_holding_the_folder(
-    cfg: DictConfig, output_dir: Path, config_error: ConfigError | None
+    cfg: DictConfig, output_dir: Path, config_error: ConfigError | None, tasks: SlurmTasks | None
 ) -> dict[str, float]:
     status = read_run_status(output_dir)
     if status is not None and status.get("status") in FINAL_STATUSES and cfg.resume:
@@ -100,6 +157,9 @@ def _train_holding_the_folder(
     try:
         if config_error is not None:
             raise config_error
+        if tasks is not None:
+            _check_task_layout(cfg, tasks)
+            tasks.announce(output_dir, TRAIN)
         metrics, detail = _fit_and_test(cfg, output_dir)
     except SIGTERMException:
         # Preemption or a time-out: Lightning stopped after the current batch and saved
@@ -119,6 +179,10 @@ def _train_holding_the_folder(
         )
         return metrics
     except Exception as error:
+        if tasks is not None and is_lost_peer(error):
+            # Another rank of this run was cancelled, killed or ran out of time.
+            _record(output_dir, INTERRUPTED, error=f"{lost_peer_message(tasks)} ({error})")
+            raise StoppedWithPeerError(lost_peer_message(tasks)) from error
         resource = as_resource_error(error)
         shown = resource or error
         _record(output_dir, FAILED, error=f"{type(shown).__name__}: {shown}")
@@ -130,6 +194,15 @@ def _train_holding_the_folder(
     except OSError as error:
         _raise_as_resource_error(error)
     return metrics
+
+
+def _check_task_layout(cfg: DictConfig, tasks: SlurmTasks) -> None:
+    """Several SLURM tasks train one run only with the data-parallel strategy, one device each
+    (the launcher refuses other layouts before submission; this covers other launchers)."""
+    nodes = int(os.environ.get("SLURM_NNODES", "1") or 1)
+    problem = layout_problem(cfg.trainer, tasks.world_size // nodes, nodes)
+    if problem is not None:
+        raise ConfigError(problem)
 
 
 def _raise_as_resource_error(error: OSError) -> NoReturn:
@@ -163,12 +236,19 @@ class RunObjects:
     trainer: Trainer
 
 
-def _fit_and_test(cfg: DictConfig, output_dir: Path) -> tuple[dict[str, float], dict[str, Any]]:
+def _fit_and_test(
+    cfg: DictConfig, output_dir: Path, holds_the_folder: bool = True
+) -> tuple[dict[str, float], dict[str, Any]]:
     """Fit and test (or, with train=false, evaluate `ckpt_path`): the final metrics, and what
-    `run_status.json` records besides them (the checkpoint evaluated or resumed from)."""
-    atomic_write_text(output_dir / RESOLVED_CONFIG_NAME, OmegaConf.to_yaml(cfg, resolve=True))
-    if cfg.print_config:
-        print_config_tree(cfg)
+    `run_status.json` records besides them (the checkpoint evaluated or resumed from).
+
+    `holds_the_folder` is false for ranks > 0 of a run of several SLURM tasks: they train and
+    test alike, and leave the run folder's files to rank 0.
+    """
+    if holds_the_folder:
+        atomic_write_text(output_dir / RESOLVED_CONFIG_NAME, OmegaConf.to_yaml(cfg, resolve=True))
+        if cfg.print_config:
+            print_config_tree(cfg)
     _set_up_torch(cfg)
     log.info(
         "Run in process %d with %d torch threads, into %s; execution: %s",
@@ -189,8 +269,9 @@ def _fit_and_test(cfg: DictConfig, output_dir: Path) -> tuple[dict[str, float], 
                 if cfg.train:
                     if checkpoint is not None:
                         detail["resumed_from"] = checkpoint.describe()
-                        _continue_the_records_of(checkpoint, output_dir)
-                    metrics = _fit(cfg, run)
+                        if holds_the_folder:
+                            _continue_the_records_of(checkpoint, output_dir)
+                    metrics = _fit(cfg, run, holds_the_folder)
                     if cfg.test:
                         metrics.update(_test_best_checkpoint(cfg, run))
                 else:
@@ -322,11 +403,12 @@ def _sigusr1_stops_the_run() -> Iterator[None]:
         signal.signal(signal.SIGUSR1, previous)
 
 
-def _fit(cfg: DictConfig, run: RunObjects) -> dict[str, float]:
+def _fit(cfg: DictConfig, run: RunObjects, holds_the_folder: bool = True) -> dict[str, float]:
     """Fit (resuming from a checkpoint when asked); the metrics of the last epoch."""
     if cfg.train:
         ckpt_path = _resume_checkpoint(cfg, run.trainer)
-        _drop_rows_to_be_redone(run.trainer, ckpt_path)
+        if holds_the_folder:
+            _drop_rows_to_be_redone(run.trainer, ckpt_path)
         run.trainer.fit(run.model, datamodule=run.datamodule, ckpt_path=ckpt_path)
     return {k: float(v) for k, v in run.trainer.callback_metrics.items()}
 

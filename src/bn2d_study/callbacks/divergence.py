@@ -63,7 +63,13 @@ class DivergenceStop(Callback):
         self._check(trainer)
 
     def _check(self, trainer: Trainer) -> None:
-        if self._loss_sum is not None and not bool(torch.isfinite(self._loss_sum)):
+        if self._loss_sum is None:
+            return
+        diverged = not bool(torch.isfinite(self._loss_sum))
+        # In data-parallel training each process sums its own shard's losses: stop all of them
+        # together if any diverged (one process stopping alone would leave the others waiting).
+        diverged = trainer.strategy.reduce_boolean_decision(diverged, all=False)
+        if diverged:
             raise TrainingDivergedError(
                 trainer.current_epoch, trainer.global_step, self.check_every_n_steps
             )

@@ -64,6 +64,28 @@ def threads_per_job() -> int | None:
     return max(1, cores // (cores if n_jobs < 0 else n_jobs))
 
 
+def _launcher_setting(name: str) -> int | None:
+    """An integer setting of the sweep's launcher (hydra.launcher.<name>), if it has one."""
+    try:
+        launcher = HydraConfig.get().launcher
+    except ValueError:  # composed outside a Hydra run
+        return None
+    value = launcher.get(name)
+    return int(value) if isinstance(value, int) else None
+
+
+def slurm_tasks_per_node(default: int) -> int:
+    """Devices per node for a data-parallel run: the SLURM launcher's `tasks_per_node` when it
+    starts several tasks per run (one per device), else `default` (spawned processes)."""
+    tasks = _launcher_setting("tasks_per_node")
+    return tasks if tasks is not None and tasks > 1 else default
+
+
+def slurm_nodes() -> int:
+    """Nodes per run: the SLURM launcher's `nodes`; 1 with any other launcher."""
+    return _launcher_setting("nodes") or 1
+
+
 def sweep_name() -> str | None:
     """The multirun's folder name (e.g. `2026-11-27_17-55-30_f78ba2`); None for a single run.
 
@@ -79,12 +101,16 @@ def sweep_name() -> str | None:
 
 
 def register_resolvers() -> None:
-    """Register `run_name`, `unique_id`, `threads_per_job` and `sweep_name` (idempotent)."""
+    """Register the resolvers of the configs above (idempotent)."""
     if not OmegaConf.has_resolver("sweep_name"):
         OmegaConf.register_new_resolver("sweep_name", sweep_name)
     if not OmegaConf.has_resolver("threads_per_job"):
         OmegaConf.register_new_resolver("threads_per_job", threads_per_job)
     if not OmegaConf.has_resolver("run_name"):
         OmegaConf.register_new_resolver("run_name", run_name)
+    if not OmegaConf.has_resolver("slurm_tasks_per_node"):
+        OmegaConf.register_new_resolver("slurm_tasks_per_node", slurm_tasks_per_node)
+    if not OmegaConf.has_resolver("slurm_nodes"):
+        OmegaConf.register_new_resolver("slurm_nodes", slurm_nodes)
     if not OmegaConf.has_resolver("unique_id"):
         OmegaConf.register_new_resolver("unique_id", unique_id, use_cache=True)

@@ -24,10 +24,12 @@ from collections.abc import Sequence
 from typing import Any
 
 from hydra.core.utils import JobReturn, JobStatus, filter_overrides
+from hydra.errors import CompactHydraException
 from hydra_plugins.hydra_submitit_launcher.submitit_launcher import LocalLauncher, SlurmLauncher
 
 from bn2d_study.sweep_summary import SweepIncompleteError
 from bn2d_study.utils.resolvers import run_name
+from bn2d_study.utils.slurm_tasks import layout_problem
 
 log = logging.getLogger(__name__)
 
@@ -160,12 +162,36 @@ def _capture_jobs(jobs: list[Any]) -> Any:
     return undo
 
 
+class LauncherSettingError(CompactHydraException):
+    """The launcher's settings and a run's config disagree; refused before submission."""
+
+
 class BoundedSlurmLauncher(BoundedWaitMixin, SlurmLauncher):
-    """Hydra's submitit SLURM launcher with a bounded wait (`poll_s`, `lost_after_s`)."""
+    """Hydra's submitit SLURM launcher with a bounded wait (`poll_s`, `lost_after_s`), which
+    refuses, before submitting anything, runs whose trainer cannot use the SLURM tasks asked
+    for (`tasks_per_node` x `nodes` > 1 is DDP through SLURM: one task per device)."""
 
     def __init__(self, **params: Any) -> None:
         super().__init__(**params)
         self.params = self._take_wait_settings(self.params)
+
+    def launch(
+        self, job_overrides: Sequence[Sequence[str]], initial_job_idx: int
+    ) -> Sequence[JobReturn]:
+        """Check every run's task layout, then submit and wait."""
+        tasks, nodes = int(self.params["tasks_per_node"]), int(self.params["nodes"])
+        if tasks * nodes > 1:
+            assert self.hydra_context is not None and self.config is not None
+            for overrides in job_overrides:
+                config = self.hydra_context.config_loader.load_sweep_config(
+                    self.config, list(overrides)
+                )
+                problem = layout_problem(
+                    config.trainer, tasks, nodes, self.params.get("gpus_per_node")
+                )
+                if problem is not None:
+                    raise LauncherSettingError(f"Nothing was submitted: {problem}")
+        return super().launch(job_overrides, initial_job_idx)
 
 
 class BoundedLocalLauncher(BoundedWaitMixin, LocalLauncher):

@@ -476,6 +476,8 @@ class BoundedSlurmQueueConf(SlurmQueueConf):
     _target_: str = "hydra_plugins.bn2d_study_launchers.bounded_submitit.BoundedSlurmLauncher"
     poll_s: float = 5.0
     lost_after_s: float = 120.0
+    runs_per_task: int = 1
+    runs_at_once: Optional[int] = None  # noqa: UP045
 
 
 @dataclass
@@ -485,6 +487,8 @@ class BoundedLocalQueueConf(LocalQueueConf):
     _target_: str = "hydra_plugins.bn2d_study_launchers.bounded_submitit.BoundedLocalLauncher"
     poll_s: float = 5.0
     lost_after_s: float = 120.0
+    runs_per_task: int = 1
+    runs_at_once: Optional[int] = None  # noqa: UP045
 
 
 def register_configs() -> None:

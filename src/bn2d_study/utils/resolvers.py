@@ -51,17 +51,22 @@ def unique_id() -> str:
 def threads_per_job() -> int | None:
     """Each run's share of the CPU cores when the launcher runs several at once, else None.
 
-    Read from the launcher's `n_jobs` (the joblib launcher; -1 means one run per core).
+    Read from the joblib launcher's `n_jobs` (-1 means one run per core), or from a packed
+    submitit task's `cpus_per_task` (all cores if unset) and `runs_at_once`.
     """
     try:
         launcher = HydraConfig.get().launcher
     except ValueError:  # composed outside a Hydra run
         return None
-    n_jobs = launcher.get("n_jobs")
-    if not n_jobs:
-        return None
     cores = os.cpu_count() or 1
-    return max(1, cores // (cores if n_jobs < 0 else n_jobs))
+    n_jobs = launcher.get("n_jobs")
+    if n_jobs:
+        return max(1, cores // (cores if n_jobs < 0 else n_jobs))
+    packed = launcher.get("runs_per_task") or 1
+    if packed > 1:
+        at_once = min(launcher.get("runs_at_once") or packed, packed)
+        return max(1, (launcher.get("cpus_per_task") or cores) // at_once)
+    return None
 
 
 def _launcher_setting(name: str) -> int | None:

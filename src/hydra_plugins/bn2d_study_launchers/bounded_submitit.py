@@ -21,11 +21,14 @@ import logging
 import subprocess
 import time
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
+from hydra.core.singleton import Singleton
 from hydra.core.utils import JobReturn, JobStatus, filter_overrides
 from hydra.errors import CompactHydraException
 from hydra_plugins.hydra_submitit_launcher.submitit_launcher import LocalLauncher, SlurmLauncher
+from omegaconf import OmegaConf
 
 from bn2d_study.sweep_summary import SweepIncompleteError
 from bn2d_study.utils.resolvers import run_name
@@ -51,50 +54,130 @@ def squeue_job_ids() -> set[str] | None:
 
 
 class BoundedWaitMixin:
-    """`launch` of a submitit launcher, with the bounded wait described in the module doc."""
+    """`launch` of a submitit launcher, with the bounded wait described in the module doc, and
+    optionally several runs per task (`runs_per_task`, `runs_at_once`: packed_runs.py)."""
 
     poll_s: float
     lost_after_s: float
+    runs_per_task: int
+    runs_at_once: int | None
 
     def _take_wait_settings(self, params: dict[str, Any]) -> dict[str, Any]:
         """Pop this mixin's settings out of the launcher's parameters (submitit rejects them)."""
         self.poll_s = float(params.pop("poll_s", 5.0))
         self.lost_after_s = float(params.pop("lost_after_s", 120.0))
+        self.runs_per_task = int(params.pop("runs_per_task", 1) or 1)
+        at_once = params.pop("runs_at_once", None)
+        self.runs_at_once = int(at_once) if at_once else None
         return params
 
     def launch(
         self, job_overrides: Sequence[Sequence[str]], initial_job_idx: int
     ) -> Sequence[JobReturn]:
-        """Submit the jobs, wait for all of them (boundedly), name the ones that ended badly."""
-        jobs = self._submit(job_overrides, initial_job_idx)
+        """Submit the jobs, wait for all of them (boundedly), name the runs that ended badly."""
+        if self.runs_per_task > 1:
+            jobs, groups = self._submit_packed(job_overrides, initial_job_idx)
+        else:
+            jobs = self._submit(job_overrides, initial_job_idx)
+            groups = [[index] for index in range(len(job_overrides))]
         lost = self._wait(jobs)
-        returns: list[JobReturn] = []
+        returns: list[JobReturn | None] = [None] * len(job_overrides)
         unfinished: list[str] = []
-        for index, (job, overrides) in enumerate(zip(jobs, job_overrides, strict=True)):
+
+        def name(index: int) -> str:
+            # Named as its run folder is (configs/hydra/default.yaml).
+            overrides = filter_overrides(job_overrides[index])
+            return f"{initial_job_idx + index}_{run_name(overrides)}"
+
+        for job, group in zip(jobs, groups, strict=True):
             try:
                 if job.job_id in lost:
                     # Its state stays "unknown" to submitit, whose wait would never end.
                     raise RuntimeError(lost[job.job_id])
-                returns.append(job.results()[0])
+                result = job.results()[0]
+                task_returns = result if self.runs_per_task > 1 else [result]
             except Exception as error:  # the job's own exception, or submitit's "no result"
-                # Named as its run folder is (configs/hydra/default.yaml).
-                name = f"{initial_job_idx + index}_{run_name(filter_overrides(overrides))}"
                 first_line = str(error).strip().splitlines()[0] if str(error).strip() else ""
-                unfinished.append(
-                    f"  {name}: job {job.job_id}, scheduler state {job.state}: {first_line[:200]}"
-                )
-                returns.append(JobReturn(status=JobStatus.FAILED, overrides=list(overrides)))
+                for index in group:
+                    unfinished.append(
+                        f"  {name(index)}: job {job.job_id}, scheduler state {job.state}: "
+                        f"{first_line[:200]}"
+                    )
+                    returns[index] = JobReturn(
+                        status=JobStatus.FAILED, overrides=list(job_overrides[index])
+                    )
+                continue
+            for index, job_return in zip(group, task_returns, strict=True):
+                if job_return.status == JobStatus.FAILED:
+                    error = job_return._return_value
+                    text = str(error).strip().splitlines()[0] if str(error).strip() else ""
+                    unfinished.append(
+                        f"  {name(index)}: in job {job.job_id}: {type(error).__name__}: "
+                        f"{text[:200]}"
+                    )
+                returns[index] = job_return
         if unfinished:
             error = SweepIncompleteError(
-                f"{len(unfinished)} of {len(jobs)} runs did not finish:\n"
+                f"{len(unfinished)} of {len(job_overrides)} runs did not finish:\n"
                 + "\n".join(unfinished)
                 + "\nRerun the same command with resume=true to complete them (finished runs "
                 "are skipped)."
             )
             for job_return in returns:
-                if job_return.status == JobStatus.FAILED:
+                if job_return is not None and job_return.status == JobStatus.FAILED:
                     job_return.return_value = error  # raised by Hydra once the sweep is over
-        return returns
+        return [r for r in returns if r is not None]
+
+    def _submit_packed(
+        self, job_overrides: Sequence[Sequence[str]], initial_job_idx: int
+    ) -> tuple[list[Any], list[list[int]]]:
+        """Submit one task per `runs_per_task` runs; the jobs, and each one's run indices."""
+        from hydra_plugins.bn2d_study_launchers.packed_runs import PackedRuns
+
+        executor = self._executor()
+        sweep_dir = Path(str(self.config.hydra.sweep.dir))  # type: ignore[attr-defined]
+        sweep_dir.mkdir(parents=True, exist_ok=True)
+        params = []
+        for index, overrides in enumerate(job_overrides):
+            number = initial_job_idx + index
+            log.info(f"\t#{number} : {' '.join(filter_overrides(overrides))}")
+            params.append(
+                (
+                    list(overrides),
+                    "hydra.sweep.dir",
+                    number,
+                    f"job_id_for_{number}",
+                    Singleton.get_state(),
+                )
+            )
+        size = self.runs_per_task
+        groups = [list(range(i, min(i + size, len(params)))) for i in range(0, len(params), size)]
+        at_once = min(self.runs_at_once or size, size)
+        log.info(
+            f"Packed: {len(params)} runs in {len(groups)} tasks of up to {size} runs, "
+            f"{at_once} at a time"
+        )
+        jobs = executor.map_array(
+            PackedRuns(self, at_once), [[params[i] for i in group] for group in groups]
+        )
+        return list(jobs), groups
+
+    def _executor(self) -> Any:
+        """A submitit executor with the launcher's settings, as Hydra's launcher builds it."""
+        import submitit
+        from hydra_plugins.hydra_submitit_launcher.config import BaseQueueConf
+
+        kind = self._EXECUTOR  # type: ignore[attr-defined]
+        params = dict(self.params)  # type: ignore[attr-defined]
+        init = {"folder": params.pop("submitit_folder")}
+        if "max_num_timeout" in params:
+            init[f"{kind}_max_num_timeout"] = params.pop("max_num_timeout")
+        executor = submitit.AutoExecutor(cluster=kind, **init)
+        shared = set(OmegaConf.structured(BaseQueueConf).keys())
+        executor.update_parameters(
+            **{k if k in shared else f"{kind}_{k}": v for k, v in params.items()}
+        )
+        return executor
 
     def _submit(self, job_overrides: Sequence[Sequence[str]], initial_job_idx: int) -> list[Any]:
         """Submit like Hydra's launcher does, returning the jobs without waiting for them."""

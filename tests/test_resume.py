@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import signal
 import subprocess
 import time
@@ -13,6 +14,7 @@ import pytest
 from helpers import finish, launch, make_dhcd_zip, tiny_data_overrides
 
 from bn2d_study.run_folder import GONE, METRICS_CSV, read_epoch_metrics, run_state
+from bn2d_study.training import train
 
 TRAIN_PER_CLASS, TEST_PER_CLASS = 100, 10
 
@@ -147,3 +149,28 @@ def test_sigterm_stops_with_a_checkpoint_and_resume_continues_exactly(
     assert "Resuming from" in output
     assert status(run)["status"] == "completed"
     assert_same_results(run, reference)
+
+
+def test_resume_without_a_whole_epoch_restarts_instead_of_continuing_mid_epoch(
+    compose_train_config: Callable, tiny_archive: Path, tmp_path: Path
+) -> None:
+    """A run stopped in its first epoch leaves only checkpoints/interrupted.ckpt. Lightning,
+    given no checkpoint, would continue from that mid-epoch state (other batches than an
+    uninterrupted run); resume=true restarts the run instead, and equals an uninterrupted one."""
+    data = tiny_data_overrides(tiny_archive, tmp_path / "data")
+    common = [*data, "trainer.max_epochs=1", "print_config=false"]
+    uninterrupted, stopped = tmp_path / "uninterrupted", tmp_path / "stopped"
+    train(compose_train_config(common, output_dir=uninterrupted))
+    # What a SIGTERM in the middle of epoch 0 leaves: a mid-epoch checkpoint, no outcome.
+    (stopped / "checkpoints").mkdir(parents=True)
+    shutil.copy(
+        uninterrupted / "checkpoints" / "last.ckpt", stopped / "checkpoints" / "interrupted.ckpt"
+    )
+    train(compose_train_config([*common, "resume=true"], output_dir=stopped))
+    assert not (stopped / "checkpoints" / "interrupted.ckpt").exists()
+    assert _science(stopped) == _science(uninterrupted)
+
+
+def _science(run: Path) -> dict[str, float]:
+    metrics = json.loads((run / "run_status.json").read_text())["metrics"]
+    return {k: v for k, v in metrics.items() if not k.startswith("time/")}

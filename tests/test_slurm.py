@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 
 import pytest
-from helpers import launch, make_dhcd_zip, read_metrics, tiny_data_overrides
+from helpers import finish, launch, make_dhcd_zip, read_metrics, tiny_data_overrides
 
 from bn2d_study.run_folder import read_run_status
 
@@ -24,11 +24,19 @@ from bn2d_study.run_folder import read_run_status
 SWEEP_TIMEOUT_S = 300
 
 
-def cluster_is_up() -> bool:
+def cluster_is_up(wait_s: float = 60) -> bool:
+    """Whether the cluster has an idle node, waiting a little for the last test's jobs to
+    finish completing."""
     if shutil.which("sinfo") is None:
         return False
-    states = subprocess.run(["sinfo", "-h", "-o", "%T"], capture_output=True, text=True)
-    return states.returncode == 0 and "idle" in states.stdout
+    deadline = time.monotonic() + wait_s
+    while True:
+        states = subprocess.run(["sinfo", "-h", "-o", "%T"], capture_output=True, text=True)
+        if states.returncode == 0 and "idle" in states.stdout:
+            return True
+        if states.returncode != 0 or time.monotonic() > deadline:
+            return False
+        time.sleep(1)
 
 
 def accounting_works() -> bool:
@@ -181,3 +189,203 @@ def test_without_accounting_a_cancelled_job_ends_the_sweep_after_lost_after_s(
     assert "not in squeue for 15 s and no result" in output
     print(f"the sweep returned {returned_after:.1f} s after the scancel")
     assert returned_after < 120
+
+
+def run_folders(sweep: Path) -> list[Path]:
+    return sorted(p for p in sweep.iterdir() if p.is_dir() and not p.name.startswith("."))
+
+
+def science(run: Path) -> dict[str, float]:
+    """A run's final metrics, less the wall-clock ones."""
+    metrics = read_run_status(run)["metrics"]  # type: ignore[index]
+    return {k: v for k, v in metrics.items() if not k.startswith("time/")}
+
+
+def pids_of_task(job_id: str, rank: int) -> list[int]:
+    """The processes SLURM started for one task of a job (its SLURM_PROCID)."""
+    found = []
+    for environ in Path("/proc").glob("[0-9]*/environ"):
+        try:
+            variables = dict(
+                item.split("=", 1) for item in environ.read_text().split("\0") if "=" in item
+            )
+        except OSError:
+            continue
+        if (
+            variables.get("SLURM_JOB_ID") == job_id
+            and variables.get("SLURM_PROCID") == str(rank)
+            and "SLURM_STEP_ID" in variables
+            and variables.get("SLURM_STEP_ID") != "batch"
+        ):
+            found.append(int(environ.parent.name))
+    return found
+
+
+@pytest.mark.slurm
+def test_ddp_as_two_slurm_tasks_equals_the_spawned_run(tiny_archive: Path, tmp_path: Path) -> None:
+    """trainer=ddp_cpu with tasks_per_node=2: 2 SLURM tasks, ranks from SLURM; with one task
+    of 2 CPUs: spawned inside it (this failed with EADDRINUSE before); off SLURM: spawned. The
+    same numbers, one run folder, logs from rank 0 only."""
+    require_cluster(with_accounting=True)
+    common = [
+        "trainer=ddp_cpu",
+        "debug=fast",
+        "print_config=false",
+        *tiny_data_overrides(tiny_archive, tmp_path / "data"),
+    ]
+    slurm = ["-m", "hydra/launcher=submitit_slurm", "hydra.launcher.mem_gb=2"]
+    slurm += ["hydra.launcher.poll_s=1", *common]
+    tasks, single = tmp_path / "tasks", tmp_path / "single"
+    code, output = slurm_sweep(
+        [
+            *slurm,
+            "hydra.launcher.tasks_per_node=2",
+            "hydra.launcher.cpus_per_task=1",
+            f"hydra.sweep.dir={tasks}",
+        ],
+        tmp_path,
+    )
+    assert code == 0, output[-4000:]
+    code, output = slurm_sweep(
+        [
+            *slurm,
+            "hydra.launcher.tasks_per_node=1",
+            "hydra.launcher.cpus_per_task=2",
+            f"hydra.sweep.dir={single}",
+        ],
+        tmp_path,
+    )
+    assert code == 0, output[-4000:]
+    spawned = tmp_path / "spawned"
+    finish(launch([*common, f"hydra.run.dir={spawned}"], tmp_path))
+
+    (run,) = run_folders(tasks)
+    status = read_run_status(run)
+    assert status is not None and status["status"] == "completed"
+    job = status["execution"]["slurm_job_id"]
+    # Both tasks of the job ran it; rank 0 decided, and only rank 0 wrote into the folder.
+    logs = sorted(p.name for p in (tasks / ".submitit").rglob("*_log.out"))
+    assert any(name.endswith("_0_log.out") for name in logs)
+    assert any(name.endswith("_1_log.out") for name in logs)
+    assert json.loads((run / ".ranks" / f"job{job}.restart0.json").read_text())["decision"] == (
+        "train"
+    )
+    train_log = (run / "train.log").read_text()
+    assert "[rank: 0]" in train_log and "[rank: 1]" not in train_log
+    (single_run,) = run_folders(single)
+    assert science(run) == science(single_run) == science(spawned)
+    for other in (single_run, spawned):
+        assert (run / "sampled_weights.csv").read_text() == (
+            other / "sampled_weights.csv"
+        ).read_text()
+
+
+@pytest.mark.slurm
+def test_a_killed_rank_interrupts_the_run_and_resume_completes_it(
+    small_archive: Path, tmp_path: Path
+) -> None:
+    require_cluster(with_accounting=True)
+    sweep = tmp_path / "sweep"
+    args = [
+        "-m",
+        "hydra/launcher=submitit_slurm",
+        "hydra.launcher.tasks_per_node=2",
+        "hydra.launcher.cpus_per_task=1",
+        "hydra.launcher.mem_gb=2",
+        "hydra.launcher.poll_s=1",
+        "trainer=ddp_cpu",
+        "trainer.max_epochs=8",
+        "data.batch_size=4",
+        "print_config=false",
+        "trainer.enable_progress_bar=false",
+        f"hydra.sweep.dir={sweep}",
+        *tiny_data_overrides(small_archive, tmp_path / "data", 100, 10),
+    ]
+    process = launch(args, tmp_path)
+    deadline = time.monotonic() + SWEEP_TIMEOUT_S
+    while not any(r.get("train/loss") for r in _rows(sweep)):  # epoch 0 is recorded
+        assert process.poll() is None and time.monotonic() < deadline
+        time.sleep(0.5)
+    (run,) = run_folders(sweep)
+    job = json.loads((run / "run.lock").read_text())["slurm_job_id"]
+    (rank_one,) = pids_of_task(job, 1)
+    os.kill(rank_one, 9)
+    output, _ = process.communicate(timeout=SWEEP_TIMEOUT_S)
+    assert process.returncode == 1, output[-3000:]
+    assert f"1 of 1 runs did not finish:\n  0_{run.name.split('_', 1)[1]}" in output
+    status = read_run_status(run)
+    assert status is not None and status["status"] == "interrupted"
+    assert "another of this run's 2 SLURM tasks" in status["error"]
+
+    code, resumed = slurm_sweep([*args, "resume=true"], tmp_path)
+    assert code == 0, resumed[-3000:]
+    assert read_run_status(run)["status"] == "completed"  # type: ignore[index]
+    epochs = collections.Counter(r["epoch"] for r in read_metrics(run) if r.get("train/loss"))
+    assert epochs == {str(e): 1 for e in range(8)}
+
+
+def _rows(sweep: Path) -> list[dict[str, str]]:
+    runs = run_folders(sweep) if sweep.is_dir() else []
+    return [
+        row for run in runs if (run / "csv" / "metrics.csv").is_file() for row in read_metrics(run)
+    ]
+
+
+@pytest.mark.slurm
+def test_a_packed_task_reports_every_run_and_its_resume_equals_unpacked_runs(
+    small_archive: Path, tmp_path: Path
+) -> None:
+    """4 runs in one task, 2 at a time. scancel while the first two train: all 4 are named
+    (2 interrupted, 2 never started); resume=true completes them, with the numbers of the same
+    runs launched unpacked (the basic launcher, at the same torch_threads)."""
+    require_cluster(with_accounting=True)
+    common = [
+        "seed=1,2,3,4",
+        "trainer.max_epochs=4",
+        "data.batch_size=4",
+        "torch_threads=1",
+        "print_config=false",
+        "trainer.enable_progress_bar=false",
+        *tiny_data_overrides(small_archive, tmp_path / "data", 100, 10),
+    ]
+    sweep = tmp_path / "packed"
+    args = [
+        "-m",
+        "hydra/launcher=submitit_slurm",
+        "hydra.launcher.runs_per_task=4",
+        "hydra.launcher.runs_at_once=2",
+        "hydra.launcher.cpus_per_task=2",
+        "hydra.launcher.mem_gb=4",
+        "hydra.launcher.poll_s=1",
+        *common,
+        f"hydra.sweep.dir={sweep}",
+    ]
+    process = launch(args, tmp_path)
+    deadline = time.monotonic() + SWEEP_TIMEOUT_S
+    while not any(r.get("train/loss") for r in _rows(sweep)):
+        assert process.poll() is None and time.monotonic() < deadline
+        time.sleep(0.5)
+    job = json.loads((run_folders(sweep)[0] / "run.lock").read_text())["slurm_job_id"]
+    subprocess.run(["scancel", job], check=True)
+    output, _ = process.communicate(timeout=SWEEP_TIMEOUT_S)
+    assert process.returncode == 1, output[-3000:]
+    assert "4 of 4 runs did not finish" in output
+    assert (
+        output.count("stopped by SIGTERM (cancelled, preempted or out of time): interrupted") == 2
+    )
+    assert output.count("not started: its task was stopped by SIGTERM") == 2
+    statuses = {run.name: read_run_status(run) for run in run_folders(sweep)}
+    assert sorted(s["status"] for s in statuses.values() if s) == ["interrupted", "interrupted"]
+
+    code, resumed = slurm_sweep([*args, "resume=true"], tmp_path)
+    assert code == 0, resumed[-3000:]
+    unpacked = tmp_path / "unpacked"
+    finish(launch(["-m", *common, f"hydra.sweep.dir={unpacked}"], tmp_path))
+    runs = run_folders(sweep)
+    assert [r.name for r in runs] == [r.name for r in run_folders(unpacked)]
+    for run in runs:
+        assert read_run_status(run)["status"] == "completed"  # type: ignore[index]
+        assert science(run) == science(unpacked / run.name)
+        assert (run / "sampled_weights.csv").read_text() == (
+            unpacked / run.name / "sampled_weights.csv"
+        ).read_text()

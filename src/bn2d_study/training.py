@@ -15,7 +15,12 @@ from typing import Any, NoReturn
 import torch
 from hydra.utils import instantiate
 from lightning import LightningDataModule, LightningModule, Trainer, seed_everything
-from lightning.pytorch.callbacks import Checkpoint, ModelCheckpoint, ProgressBar
+from lightning.pytorch.callbacks import (
+    Checkpoint,
+    ModelCheckpoint,
+    OnExceptionCheckpoint,
+    ProgressBar,
+)
 from lightning.pytorch.loggers import WandbLogger
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 from omegaconf import DictConfig, OmegaConf
@@ -159,8 +164,7 @@ def _train_holding_the_folder(
             raise config_error
         if tasks is not None:
             _check_task_layout(cfg, tasks)
-            tasks.announce(output_dir, TRAIN)
-        metrics, detail = _fit_and_test(cfg, output_dir)
+        metrics, detail = _fit_and_test(cfg, output_dir, tasks=tasks)
     except SIGTERMException:
         # Preemption or a time-out: Lightning stopped after the current batch and saved
         # checkpoints/interrupted.ckpt; resume=true continues from last.ckpt (the last whole
@@ -237,13 +241,17 @@ class RunObjects:
 
 
 def _fit_and_test(
-    cfg: DictConfig, output_dir: Path, holds_the_folder: bool = True
+    cfg: DictConfig,
+    output_dir: Path,
+    holds_the_folder: bool = True,
+    tasks: SlurmTasks | None = None,
 ) -> tuple[dict[str, float], dict[str, Any]]:
     """Fit and test (or, with train=false, evaluate `ckpt_path`): the final metrics, and what
     `run_status.json` records besides them (the checkpoint evaluated or resumed from).
 
     `holds_the_folder` is false for ranks > 0 of a run of several SLURM tasks: they train and
-    test alike, and leave the run folder's files to rank 0.
+    test alike, and leave the run folder's files to rank 0, which tells them (`tasks`) to
+    start once the folder is ready.
     """
     if holds_the_folder:
         atomic_write_text(output_dir / RESOLVED_CONFIG_NAME, OmegaConf.to_yaml(cfg, resolve=True))
@@ -271,12 +279,14 @@ def _fit_and_test(
                         detail["resumed_from"] = checkpoint.describe()
                         if holds_the_folder:
                             _continue_the_records_of(checkpoint, output_dir)
-                    metrics = _fit(cfg, run, holds_the_folder)
+                    metrics = _fit(cfg, run, holds_the_folder, tasks)
                     if cfg.test:
                         metrics.update(_test_best_checkpoint(cfg, run))
                 else:
                     assert checkpoint is not None  # the schema requires ckpt_path then
                     detail["evaluated_checkpoint"] = checkpoint.describe()
+                    if tasks is not None:
+                        tasks.announce(output_dir, TRAIN)
                     metrics = _evaluate_checkpoint(run, checkpoint)
             log_run_hparams(run.trainer, cfg, metrics)
         finally:
@@ -403,14 +413,39 @@ def _sigusr1_stops_the_run() -> Iterator[None]:
         signal.signal(signal.SIGUSR1, previous)
 
 
-def _fit(cfg: DictConfig, run: RunObjects, holds_the_folder: bool = True) -> dict[str, float]:
+def _fit(
+    cfg: DictConfig,
+    run: RunObjects,
+    holds_the_folder: bool = True,
+    tasks: SlurmTasks | None = None,
+) -> dict[str, float]:
     """Fit (resuming from a checkpoint when asked); the metrics of the last epoch."""
     if cfg.train:
         ckpt_path = _resume_checkpoint(cfg, run.trainer)
         if holds_the_folder:
             _drop_rows_to_be_redone(run.trainer, ckpt_path)
+            if ckpt_path is None:
+                _remove_mid_epoch_checkpoints(run.trainer)
+            if tasks is not None:
+                tasks.announce(Path(cfg.paths.output_dir), TRAIN)
         run.trainer.fit(run.model, datamodule=run.datamodule, ckpt_path=ckpt_path)
     return {k: float(v) for k, v in run.trainer.callback_metrics.items()}
+
+
+def _remove_mid_epoch_checkpoints(trainer: Trainer) -> None:
+    """Fit starts from scratch: remove an earlier attempt's `interrupted.ckpt`.
+
+    Given no checkpoint, Lightning resumes from the newest on-exception checkpoint it finds
+    (`ckpt_path="last"`): a run stopped in its first epoch would continue mid-epoch, with
+    other batches than an uninterrupted run. Resuming goes from the last whole epoch
+    (`last.ckpt`); before the first, from scratch.
+    """
+    for callback in trainer.callbacks:
+        if isinstance(callback, OnExceptionCheckpoint):
+            path = Path(callback.ckpt_path)
+            if path.is_file():
+                log.info("Removed %s: the run restarts from scratch (no whole epoch saved).", path)
+                path.unlink()
 
 
 def _test_best_checkpoint(cfg: DictConfig, run: RunObjects) -> dict[str, float]:

@@ -18,6 +18,7 @@ When every job has ended, the sweep names the runs that did not finish and fails
 from __future__ import annotations
 
 import logging
+import signal
 import subprocess
 import time
 from collections.abc import Sequence
@@ -109,12 +110,8 @@ class BoundedWaitMixin:
                 continue
             for index, job_return in zip(group, task_returns, strict=True):
                 if job_return.status == JobStatus.FAILED:
-                    error = job_return._return_value
-                    text = str(error).strip().splitlines()[0] if str(error).strip() else ""
-                    unfinished.append(
-                        f"  {name(index)}: in job {job.job_id}: {type(error).__name__}: "
-                        f"{text[:200]}"
-                    )
+                    why = _why(job_return._return_value)
+                    unfinished.append(f"  {name(index)}: in job {job.job_id}: {why}")
                 returns[index] = job_return
         if unfinished:
             error = SweepIncompleteError(
@@ -221,6 +218,14 @@ class BoundedWaitMixin:
             if pending:
                 time.sleep(self.poll_s)
         return lost
+
+
+def _why(error: BaseException | None) -> str:
+    """A run's failure in one line."""
+    if isinstance(error, SystemExit) and error.code == 128 + signal.SIGTERM:
+        return "stopped by SIGTERM (cancelled, preempted or out of time): interrupted"
+    text = str(error).strip().splitlines()[0] if str(error).strip() else ""
+    return f"{type(error).__name__}: {text[:200]}"
 
 
 def _capture_jobs(jobs: list[Any]) -> Any:

@@ -69,6 +69,23 @@ def _received(receiver: Connection, params: RunParams) -> JobReturn:
         return _failed(params, "its process closed its pipe without a result")
 
 
+class _StopFlag:
+    """True once this process got SIGTERM; the earlier handler (submitit's) still runs."""
+
+    def __init__(self) -> None:
+        self.stopped = False
+        self._previous = signal.getsignal(signal.SIGTERM)
+        signal.signal(signal.SIGTERM, self._handle)
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        self.stopped = True
+        if callable(self._previous):
+            self._previous(signum, frame)
+
+    def __bool__(self) -> bool:
+        return self.stopped
+
+
 def with_resume(overrides: Sequence[str]) -> list[str]:
     """The overrides of a requeued run: the same, with resume=true (skip or continue)."""
     kept = [o for o in overrides if o.lstrip("+~").partition("=")[0] != "resume"]
@@ -84,14 +101,27 @@ class PackedRuns:
         self._running: dict[int, multiprocessing.Process] = {}
 
     def __call__(self, runs: Sequence[RunParams]) -> list[JobReturn]:
-        """Run every run of this task; their JobReturns, in order."""
+        """Run every run of this task; their JobReturns, in order.
+
+        After SIGTERM (the runs got it too, and stop) no further run is started: those left
+        are reported as not started, and `resume=true` runs them.
+        """
         context = multiprocessing.get_context("forkserver")
         context.set_forkserver_preload(_PRELOAD)
         launcher_bytes = cloudpickle.dumps(self.launcher)
         results: dict[int, JobReturn] = {}
         pending = list(enumerate(runs))
         receivers: dict[int, Connection] = {}
+        stopped = _StopFlag()
         while pending or self._running:
+            if stopped:
+                for index, params in pending:
+                    results[index] = _failed(
+                        params,
+                        "not started: its task was stopped by SIGTERM (cancelled, "
+                        "preempted or out of time)",
+                    )
+                pending = []
             while pending and len(self._running) < self.runs_at_once:
                 index, params = pending.pop(0)
                 receiver, sender = context.Pipe(duplex=False)

@@ -3,7 +3,10 @@
 #   1. `python -m benchmarks.bench` on the device (plain loops and this project; BN off and on);
 #   2. one 30-epoch study run (experiment=paper, batch 32): its wall time;
 #   3. the 20 runs of 10 seeds x BN on/off, packed N_JOBS at a time onto the one device by the
-#      joblib launcher: their wall time, then the report of the sweep.
+#      joblib launcher: their wall time, then the report of the sweep;
+#   4. packed tasks (hydra.launcher.runs_per_task, as on a cluster, through submitit's local
+#      executor): K runs of PACK_EPOCHS epochs (default 2) sharing one GPU, for K in PACK_SIZES
+#      (default "1 2 4 8 16"): wall time and runs per GPU-hour.
 #
 # Usage: DHCD_ARCHIVE=<local dhcd-digits.zip> bash scripts/gpu-check.sh [OUT_DIR] [N_JOBS]
 # Writes OUT_DIR/device.txt, OUT_DIR/bench.md and OUT_DIR/timings.txt; the runs go to
@@ -54,4 +57,17 @@ echo "20 runs (10 seeds x BN on/off, $n_jobs at a time): $(seconds_since "$start
     tee -a "$out/timings.txt"
 
 "$python" -m bn2d_study.report "$out/sweep"
+
+read -r -a pack_sizes <<<"${PACK_SIZES:-1 2 4 8 16}"
+gpus=$([ "$device" = cuda ] && echo 1 || echo null)
+for k in "${pack_sizes[@]}"; do
+    start=$(now)
+    "$python" train.py -m "${common[@]}" "trainer.max_epochs=${PACK_EPOCHS:-2}" \
+        "seed=range(1,$((k + 1)))" hydra/launcher=submitit_local "hydra.launcher.runs_per_task=$k" \
+        "hydra.launcher.gpus_per_node=$gpus" hydra.launcher.poll_s=1 "hydra.sweep.dir=$out/packed_$k"
+    wall=$(seconds_since "$start")
+    echo "packed: $k runs of ${PACK_EPOCHS:-2} epochs in one task on one device: $wall s wall," \
+        "$(awk -v k="$k" -v s="$wall" 'BEGIN { printf "%.0f", k * 3600 / s }') runs per GPU-hour" |
+        tee -a "$out/timings.txt"
+done
 cat "$out/bench.md" "$out/timings.txt"

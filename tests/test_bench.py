@@ -163,6 +163,8 @@ def test_gpu_check_script_runs_end_to_end_in_its_cpu_smoke_form(
         "BENCH_ARGS": " ".join(
             ["--variants cd --epochs 1 --warmup 0 --rounds 1 --startup-repeats 0", *TINY_ARGS]
         ),
+        "PACK_SIZES": "1 2",
+        "PACK_EPOCHS": "1",
     }
     result = subprocess.run(
         ["bash", "scripts/gpu-check.sh", str(out), "2"],
@@ -185,3 +187,10 @@ def test_gpu_check_script_runs_end_to_end_in_its_cpu_smoke_form(
     for run in [out / "single", *runs]:
         assert json.loads((run / "run_status.json").read_text())["status"] == "completed"
     assert (out / "sweep" / "summary.md").is_file()
+    for k in (1, 2):
+        assert re.search(
+            rf"packed: {k} runs of 1 epochs in one task on one device: [0-9.]+ s wall, "
+            rf"[0-9]+ runs per GPU-hour",
+            timings,
+        )
+        assert len([p for p in (out / f"packed_{k}").iterdir() if p.is_dir()]) == k + 1  # .submitit

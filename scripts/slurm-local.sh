@@ -10,6 +10,12 @@
 # With SLURM_LOCAL_ACCOUNTING=0, `up` starts no database and no slurmdbd: `sacct` then fails,
 # as on clusters without accounting (the sweeps' bounded wait covers that case too).
 #
+# With SLURM_LOCAL_NODES=2, the cluster has two nodes, node1 and node2, each a slurmd in a
+# network namespace of its own (slurm-node1, slurm-node2: its own address, 10.77.1.2 and
+# 10.77.2.2, and its own hostname), reached from this machine through a veth pair each, so that
+# multi-node runs (hydra.launcher.nodes=2) cross a network between hosts. The packaged slurmd
+# cannot run twice in one namespace. `down` removes the namespaces again.
+#
 # The pids of what `up` started are recorded in $SLURM_LOCAL_STATE (default /run/slurm-local);
 # `down` stops those and nothing else. Facts behind the settings: ../shared/docs/slurm-on-one-machine.md
 set -euo pipefail
@@ -19,6 +25,10 @@ CONF=/etc/slurm/slurm.conf
 DBD_CONF=/etc/slurm/slurmdbd.conf
 HOST=$(hostname -s)
 ACCOUNTING=${SLURM_LOCAL_ACCOUNTING:-1}
+NODES=${SLURM_LOCAL_NODES:-1}
+# Two-node mode: the controller's address on the first veth pair, each node's namespace.
+CTLD_ADDR=127.0.0.1
+[ "$NODES" = 2 ] && CTLD_ADDR=10.77.1.1
 PACKAGES=(slurmctld slurmd slurm-client munge slurmdbd mariadb-server)
 DB_SOCKET=/run/mysqld/mysqld.sock
 
@@ -35,14 +45,24 @@ install_packages() {
 }
 
 write_conf() {
-    local memory accounting_storage=accounting_storage/none
+    local memory accounting_storage=accounting_storage/none nodes
     memory=$(free -m | awk '/^Mem:/ {print int($2 * 0.95)}')
     [ "$ACCOUNTING" = 1 ] && accounting_storage=accounting_storage/slurmdbd
     mkdir -p /etc/slurm /run/slurm /var/log/slurm /var/spool/slurmctld /var/spool/slurmd
+    if [ "$NODES" = 2 ]; then
+        # Each node gets the machine's cores and half its memory (slurmd checks neither more).
+        memory=$((memory / 2))
+        nodes="NodeName=node1 NodeAddr=10.77.1.2 CPUs=$(nproc) RealMemory=${memory} State=UNKNOWN
+NodeName=node2 NodeAddr=10.77.2.2 CPUs=$(nproc) RealMemory=${memory} State=UNKNOWN
+PartitionName=local Nodes=node1,node2 Default=YES MaxTime=INFINITE State=UP"
+    else
+        nodes="NodeName=${HOST} NodeAddr=127.0.0.1 CPUs=$(nproc) RealMemory=${memory} State=UNKNOWN
+PartitionName=local Nodes=${HOST} Default=YES MaxTime=INFINITE State=UP"
+    fi
     cat >"$CONF" <<CONF
-# Written by scripts/slurm-local.sh: one node on localhost.
+# Written by scripts/slurm-local.sh: ${NODES} node(s) on this machine.
 ClusterName=local
-SlurmctldHost=${HOST}(127.0.0.1)
+SlurmctldHost=${HOST}(${CTLD_ADDR})
 SlurmUser=root
 AuthType=auth/munge
 ProctrackType=proctrack/linuxproc
@@ -55,14 +75,58 @@ AccountingStorageHost=localhost
 JobAcctGatherType=jobacct_gather/none
 MailProg=/bin/true
 SlurmctldPidFile=/run/slurm/slurmctld.pid
-SlurmdPidFile=/run/slurm/slurmd.pid
+SlurmdPidFile=/run/slurm/slurmd-%n.pid
 SlurmctldLogFile=/var/log/slurm/slurmctld.log
-SlurmdLogFile=/var/log/slurm/slurmd.log
+SlurmdLogFile=/var/log/slurm/slurmd-%n.log
 StateSaveLocation=/var/spool/slurmctld
-SlurmdSpoolDir=/var/spool/slurmd
-NodeName=${HOST} NodeAddr=127.0.0.1 CPUs=$(nproc) RealMemory=${memory} State=UNKNOWN
-PartitionName=local Nodes=${HOST} Default=YES MaxTime=INFINITE State=UP
+SlurmdSpoolDir=/var/spool/slurmd/%n
+${nodes}
 CONF
+}
+
+# Two-node mode: a network namespace per node, joined to this machine by a veth pair.
+make_node_namespaces() {
+    sysctl -qw net.ipv4.ip_forward=1
+    for n in 1 2; do
+        local ns=slurm-node$n
+        ip netns add "$ns"
+        ip link add "slurm-h$n" type veth peer name "slurm-n$n"
+        ip link set "slurm-n$n" netns "$ns"
+        ip addr add "10.77.$n.1/24" dev "slurm-h$n"
+        ip link set "slurm-h$n" up
+        ip -n "$ns" addr add "10.77.$n.2/24" dev "slurm-n$n"
+        ip -n "$ns" link set "slurm-n$n" up
+        ip -n "$ns" link set lo up
+        ip -n "$ns" route add default via "10.77.$n.1"
+        # `ip netns exec` mounts these over /etc/hosts inside the namespace: the node names
+        # resolve to the nodes' own addresses there (the rendezvous of a multi-node run).
+        mkdir -p "/etc/netns/$ns"
+        printf '127.0.0.1 localhost\n10.77.1.1 %s\n10.77.1.2 node1\n10.77.2.2 node2\n' "$HOST" \
+            >"/etc/netns/$ns/hosts"
+    done
+    echo "namespaces slurm-node1 slurm-node2" >>"$STATE/pids"
+}
+
+remove_node_namespaces() {
+    for n in 1 2; do
+        ip netns pids "slurm-node$n" 2>/dev/null | xargs -r kill -9 2>/dev/null || true
+        ip netns del "slurm-node$n" 2>/dev/null || true
+        ip link del "slurm-h$n" 2>/dev/null || true
+        rm -rf "/etc/netns/slurm-node$n"
+    done
+}
+
+start_slurmd() {  # start_slurmd NODE_NAME: a slurmd for that node, its pid recorded
+    local name=$1
+    mkdir -p "/var/spool/slurmd/$name"
+    if [ "$NODES" = 2 ]; then
+        # Its own network namespace, and its own hostname (how slurmd knows which node it is).
+        ip netns exec "slurm-$name" unshare --uts sh -c "hostname $name && exec slurmd -f $CONF"
+    else
+        slurmd -f "$CONF"
+    fi
+    wait_for 10 test -s "/run/slurm/slurmd-$name.pid"
+    echo "slurmd $(cat "/run/slurm/slurmd-$name.pid")" >>"$STATE/pids"
 }
 
 wait_for() {  # wait_for SECONDS COMMAND...: until COMMAND succeeds, or fail
@@ -119,7 +183,13 @@ start_accounting() {
     sacctmgr -i add cluster local >/dev/null 2>&1 || true
 }
 
-node_idle() { [ "$(sinfo -h -n "$HOST" -o %T 2>/dev/null)" = idle ]; }
+node_names() { if [ "$NODES" = 2 ]; then echo node1 node2; else echo "$HOST"; fi; }
+node_idle() {  # every node of the cluster is idle
+    local name
+    for name in $(node_names); do
+        [ "$(sinfo -h -n "$name" -o %T 2>/dev/null)" = idle ] || return 1
+    done
+}
 
 up() {
     if [ -f "$STATE/pids" ]; then
@@ -138,20 +208,23 @@ up() {
         echo "munged $(cat /run/munge/munged.pid)" >>"$STATE/pids"
     fi
     write_conf
+    [ "$NODES" = 2 ] && make_node_namespaces
     [ "$ACCOUNTING" = 1 ] && start_accounting
     slurmctld -f "$CONF"
     wait_for 10 test -s /run/slurm/slurmctld.pid
     echo "slurmctld $(cat /run/slurm/slurmctld.pid)" >>"$STATE/pids"
-    slurmd -f "$CONF"
-    wait_for 10 test -s /run/slurm/slurmd.pid
-    echo "slurmd $(cat /run/slurm/slurmd.pid)" >>"$STATE/pids"
-    scontrol update nodename="$HOST" state=resume >/dev/null 2>&1 || true
+    for name in $(node_names); do
+        start_slurmd "$name"
+    done
+    for name in $(node_names); do
+        scontrol update nodename="$name" state=resume >/dev/null 2>&1 || true
+    done
     wait_for 60 node_idle
     if [ "$ACCOUNTING" = 1 ]; then
         wait_for 30 sacct -n -X
-        log "node $HOST is idle; accounting (sacct) works"
+        log "node(s) $(node_names) idle; accounting (sacct) works"
     else
-        log "node $HOST is idle; no accounting (sacct fails)"
+        log "node(s) $(node_names) idle; no accounting (sacct fails)"
     fi
 }
 
@@ -163,7 +236,10 @@ down() {
     squeue -h -o %i 2>/dev/null | xargs -r scancel 2>/dev/null || true
     # Reverse order of starting: slurmd, slurmctld, slurmdbd, mariadbd, munged.
     tac "$STATE/pids" | while read -r name pid; do
-        if kill "$pid" 2>/dev/null; then
+        if [ "$name" = namespaces ]; then
+            remove_node_namespaces
+            log "removed the network namespaces of node1 and node2"
+        elif kill "$pid" 2>/dev/null; then
             wait_for 15 bash -c "! kill -0 $pid" || kill -9 "$pid" 2>/dev/null || true
             log "stopped $name ($pid)"
         fi

@@ -14,6 +14,7 @@ from helpers import finish, launch, tiny_data_overrides
 from hydra_plugins.hydra_submitit_launcher.submitit_launcher import BaseSubmititLauncher
 
 from bn2d_study.run_folder import read_run_status
+from bn2d_study.utils.compose import TrainConfigComposer as Compose
 from bn2d_study.utils.slurm_tasks import layout_problem
 
 
@@ -145,3 +146,24 @@ def test_a_packed_local_sweep_equals_the_sequential_sweep_bit_for_bit(
             assert (packed / run / name).read_text() == (sequential / run / name).read_text()
         pids.add(mine["execution"]["pid"])
     assert len(pids) == 5  # a process of its own for each run
+
+
+@pytest.mark.parametrize(
+    ("launcher", "threads"),
+    [
+        # a packed task of 8 cores running 4 runs at a time: 2 threads each
+        (["hydra.launcher.runs_per_task=8", "hydra.launcher.runs_at_once=4"], 2),
+        # all 8 runs at once (runs_at_once unset): 1 thread each
+        (["hydra.launcher.runs_per_task=8"], 1),
+        # one run per task: the task's cores
+        ([], 8),
+    ],
+)
+def test_each_run_gets_its_share_of_a_submitit_tasks_cores(
+    compose_train_config: Compose, tmp_path: Path, launcher: list[str], threads: int
+) -> None:
+    cfg = compose_train_config(
+        ["hydra/launcher=submitit_slurm", "hydra.launcher.cpus_per_task=8", *launcher],
+        output_dir=tmp_path,
+    )
+    assert cfg.torch_threads == threads

@@ -1,7 +1,8 @@
 """Sweeps through a real SLURM cluster (scripts/slurm-local.sh up): each run is a SLURM job.
 
 `make test-slurm` runs the `slurm` tests on a cluster with accounting (sacct works, as on most
-clusters), then restarts it without accounting for the `slurm_no_accounting` test.
+clusters), then restarts it without accounting for the `slurm_no_accounting` test, then as two
+nodes (each in a network namespace of its own) for the `slurm_two_nodes` test.
 """
 
 from __future__ import annotations
@@ -9,12 +10,14 @@ from __future__ import annotations
 import collections
 import json
 import os
+import re
 import shutil
 import subprocess
 import time
 from pathlib import Path
 
 import pytest
+import yaml
 from helpers import finish, launch, make_dhcd_zip, read_metrics, tiny_data_overrides
 
 from bn2d_study.run_folder import read_run_status
@@ -389,3 +392,56 @@ def test_a_packed_task_reports_every_run_and_its_resume_equals_unpacked_runs(
         assert (run / "sampled_weights.csv").read_text() == (
             unpacked / run.name / "sampled_weights.csv"
         ).read_text()
+
+
+def two_nodes_are_up() -> bool:
+    if not cluster_is_up():
+        return False
+    nodes = subprocess.run(["sinfo", "-h", "-N", "-o", "%N"], capture_output=True, text=True)
+    return sorted(set(nodes.stdout.split())) == ["node1", "node2"]
+
+
+@pytest.mark.slurm_two_nodes
+def test_ddp_across_two_nodes_equals_the_spawned_run(tiny_archive: Path, tmp_path: Path) -> None:
+    """hydra.launcher.nodes=2: one task on each of two nodes (two network namespaces with their
+    own addresses and hostnames), the rendezvous and gradients crossing between them."""
+    if not two_nodes_are_up():
+        problem = "no two-node cluster: run `SLURM_LOCAL_NODES=2 scripts/slurm-local.sh up`"
+        if os.environ.get("CI"):
+            pytest.fail(f"{problem}; CI's make test-slurm starts it")
+        pytest.skip(problem)
+    common = [
+        "trainer=ddp_cpu",
+        "debug=fast",
+        "print_config=false",
+        *tiny_data_overrides(tiny_archive, tmp_path / "data"),
+    ]
+    sweep = tmp_path / "sweep"
+    code, output = slurm_sweep(
+        [
+            "-m",
+            "hydra/launcher=submitit_slurm",
+            "hydra.launcher.nodes=2",
+            "hydra.launcher.tasks_per_node=1",
+            "hydra.launcher.cpus_per_task=1",
+            "hydra.launcher.mem_gb=2",
+            "hydra.launcher.poll_s=1",
+            *common,
+            f"hydra.sweep.dir={sweep}",
+        ],
+        tmp_path,
+    )
+    assert code == 0, output[-4000:]
+    spawned = tmp_path / "spawned"
+    finish(launch([*common, f"hydra.run.dir={spawned}"], tmp_path))
+    (run,) = run_folders(sweep)
+    resolved = yaml.safe_load((run / "resolved_config.yaml").read_text())
+    assert resolved["trainer"]["num_nodes"] == 2 and resolved["trainer"]["devices"] == 1
+    hosts = set()
+    for log in (sweep / ".submitit").rglob("*_log.out"):
+        hosts.update(re.findall(r"hostname=(node\d)", log.read_text()))
+    assert hosts == {"node1", "node2"}  # one task ran on each node
+    assert science(run) == science(spawned)
+    assert (run / "sampled_weights.csv").read_text() == (
+        spawned / "sampled_weights.csv"
+    ).read_text()

@@ -51,8 +51,8 @@ def unique_id() -> str:
 def threads_per_job() -> int | None:
     """Each run's share of the CPU cores when the launcher runs several at once, else None.
 
-    Read from the joblib launcher's `n_jobs` (-1 means one run per core), or from a packed
-    submitit task's `cpus_per_task` (all cores if unset) and `runs_at_once`.
+    Read from the joblib launcher's `n_jobs` (-1 means one run per core), or from a submitit
+    task's `cpus_per_task` (all cores if unset) shared by its `runs_at_once` packed runs.
     """
     try:
         launcher = HydraConfig.get().launcher
@@ -63,9 +63,11 @@ def threads_per_job() -> int | None:
     if n_jobs:
         return max(1, cores // (cores if n_jobs < 0 else n_jobs))
     packed = launcher.get("runs_per_task") or 1
-    if packed > 1:
-        at_once = min(launcher.get("runs_at_once") or packed, packed)
-        return max(1, (launcher.get("cpus_per_task") or cores) // at_once)
+    at_once = min(launcher.get("runs_at_once") or packed, packed)
+    cpus = launcher.get("cpus_per_task")
+    if cpus or packed > 1:
+        # A submitit task's cores (all of the machine's if unset), shared by its runs at once.
+        return max(1, (cpus or cores) // at_once)
     return None
 
 

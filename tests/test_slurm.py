@@ -224,63 +224,65 @@ def pids_of_task(job_id: str, rank: int) -> list[int]:
     return found
 
 
+def ddp_overrides(archive: Path, tmp_path: Path) -> list[str]:
+    """A short trainer=ddp_cpu run on a small archive."""
+    return [
+        "trainer=ddp_cpu",
+        "debug=fast",
+        "print_config=false",
+        *tiny_data_overrides(archive, tmp_path / "data"),
+    ]
+
+
+def one_slurm_run(common: list[str], launcher: list[str], sweep: Path) -> Path:
+    """A one-run sweep through SLURM with these launcher settings; its run folder."""
+    args = ["-m", "hydra/launcher=submitit_slurm", "hydra.launcher.mem_gb=2"]
+    args += ["hydra.launcher.poll_s=1", *launcher, *common, f"hydra.sweep.dir={sweep}"]
+    code, output = slurm_sweep(args, sweep.parent)
+    assert code == 0, output[-4000:]
+    (run,) = run_folders(sweep)
+    return run
+
+
+def spawned_run(common: list[str], folder: Path) -> Path:
+    """The same run off SLURM, its processes spawned: the reference."""
+    finish(launch([*common, f"hydra.run.dir={folder}"], folder.parent))
+    return folder
+
+
+def assert_same_results(run: Path, *others: Path) -> None:
+    for other in others:
+        assert science(run) == science(other)
+        assert (run / "sampled_weights.csv").read_text() == (
+            other / "sampled_weights.csv"
+        ).read_text()
+
+
 @pytest.mark.slurm
 def test_ddp_as_two_slurm_tasks_equals_the_spawned_run(tiny_archive: Path, tmp_path: Path) -> None:
     """trainer=ddp_cpu with tasks_per_node=2: 2 SLURM tasks, ranks from SLURM; with one task
     of 2 CPUs: spawned inside it (this failed with EADDRINUSE before); off SLURM: spawned. The
     same numbers, one run folder, logs from rank 0 only."""
     require_cluster(with_accounting=True)
-    common = [
-        "trainer=ddp_cpu",
-        "debug=fast",
-        "print_config=false",
-        *tiny_data_overrides(tiny_archive, tmp_path / "data"),
-    ]
-    slurm = ["-m", "hydra/launcher=submitit_slurm", "hydra.launcher.mem_gb=2"]
-    slurm += ["hydra.launcher.poll_s=1", *common]
-    tasks, single = tmp_path / "tasks", tmp_path / "single"
-    code, output = slurm_sweep(
-        [
-            *slurm,
-            "hydra.launcher.tasks_per_node=2",
-            "hydra.launcher.cpus_per_task=1",
-            f"hydra.sweep.dir={tasks}",
-        ],
-        tmp_path,
-    )
-    assert code == 0, output[-4000:]
-    code, output = slurm_sweep(
-        [
-            *slurm,
-            "hydra.launcher.tasks_per_node=1",
-            "hydra.launcher.cpus_per_task=2",
-            f"hydra.sweep.dir={single}",
-        ],
-        tmp_path,
-    )
-    assert code == 0, output[-4000:]
-    spawned = tmp_path / "spawned"
-    finish(launch([*common, f"hydra.run.dir={spawned}"], tmp_path))
+    common = ddp_overrides(tiny_archive, tmp_path)
+    tasks = ["hydra.launcher.tasks_per_node=2", "hydra.launcher.cpus_per_task=1"]
+    run = one_slurm_run(common, tasks, tmp_path / "tasks")
+    single = ["hydra.launcher.tasks_per_node=1", "hydra.launcher.cpus_per_task=2"]
+    single_run = one_slurm_run(common, single, tmp_path / "single")
+    spawned = spawned_run(common, tmp_path / "spawned")
 
-    (run,) = run_folders(tasks)
     status = read_run_status(run)
     assert status is not None and status["status"] == "completed"
     job = status["execution"]["slurm_job_id"]
     # Both tasks of the job ran it; rank 0 decided, and only rank 0 wrote into the folder.
-    logs = sorted(p.name for p in (tasks / ".submitit").rglob("*_log.out"))
+    logs = sorted(p.name for p in (tmp_path / "tasks" / ".submitit").rglob("*_log.out"))
     assert any(name.endswith("_0_log.out") for name in logs)
     assert any(name.endswith("_1_log.out") for name in logs)
-    assert json.loads((run / ".ranks" / f"job{job}.restart0.json").read_text())["decision"] == (
-        "train"
-    )
+    decision = json.loads((run / ".ranks" / f"job{job}.restart0.json").read_text())
+    assert decision["decision"] == "train"
     train_log = (run / "train.log").read_text()
     assert "[rank: 0]" in train_log and "[rank: 1]" not in train_log
-    (single_run,) = run_folders(single)
-    assert science(run) == science(single_run) == science(spawned)
-    for other in (single_run, spawned):
-        assert (run / "sampled_weights.csv").read_text() == (
-            other / "sampled_weights.csv"
-        ).read_text()
+    assert_same_results(run, single_run, spawned)
 
 
 @pytest.mark.slurm
@@ -334,24 +336,24 @@ def _rows(sweep: Path) -> list[dict[str, str]]:
     ]
 
 
-@pytest.mark.slurm
-def test_a_packed_task_reports_every_run_and_its_resume_equals_unpacked_runs(
-    small_archive: Path, tmp_path: Path
-) -> None:
-    """4 runs in one task, 2 at a time. scancel while the first two train: all 4 are named
-    (2 interrupted, 2 never started); resume=true completes them, with the numbers of the same
-    runs launched unpacked (the basic launcher, at the same torch_threads)."""
-    require_cluster(with_accounting=True)
-    common = [
+def packed_overrides(archive: Path, tmp_path: Path) -> list[str]:
+    """4 short runs (seeds 1-4) on a small archive, one thread each."""
+    return [
         "seed=1,2,3,4",
         "trainer.max_epochs=4",
         "data.batch_size=4",
         "torch_threads=1",
         "print_config=false",
         "trainer.enable_progress_bar=false",
-        *tiny_data_overrides(small_archive, tmp_path / "data", 100, 10),
+        *tiny_data_overrides(archive, tmp_path / "data", 100, 10),
     ]
-    sweep = tmp_path / "packed"
+
+
+def start_packed_sweep(
+    common: list[str], sweep: Path
+) -> tuple[subprocess.Popen[str], str, list[str]]:
+    """Start a sweep of the runs in one packed task, 2 at a time; once the first run has
+    recorded an epoch, return the sweep's process, its SLURM job and its arguments."""
     args = [
         "-m",
         "hydra/launcher=submitit_slurm",
@@ -363,12 +365,26 @@ def test_a_packed_task_reports_every_run_and_its_resume_equals_unpacked_runs(
         *common,
         f"hydra.sweep.dir={sweep}",
     ]
-    process = launch(args, tmp_path)
+    process = launch(args, sweep.parent)
     deadline = time.monotonic() + SWEEP_TIMEOUT_S
     while not any(r.get("train/loss") for r in _rows(sweep)):
         assert process.poll() is None and time.monotonic() < deadline
         time.sleep(0.5)
     job = json.loads((run_folders(sweep)[0] / "run.lock").read_text())["slurm_job_id"]
+    return process, job, args
+
+
+@pytest.mark.slurm
+def test_a_packed_task_reports_every_run_and_its_resume_equals_unpacked_runs(
+    small_archive: Path, tmp_path: Path
+) -> None:
+    """4 runs in one task, 2 at a time. scancel while the first two train: all 4 are named
+    (2 interrupted, 2 never started); resume=true completes them, with the numbers of the same
+    runs launched unpacked (the basic launcher, at the same torch_threads)."""
+    require_cluster(with_accounting=True)
+    common = packed_overrides(small_archive, tmp_path)
+    sweep = tmp_path / "packed"
+    process, job, args = start_packed_sweep(common, sweep)
     subprocess.run(["scancel", job], check=True)
     output, _ = process.communicate(timeout=SWEEP_TIMEOUT_S)
     assert process.returncode == 1, output[-3000:]
@@ -410,38 +426,38 @@ def test_ddp_across_two_nodes_equals_the_spawned_run(tiny_archive: Path, tmp_pat
         if os.environ.get("CI"):
             pytest.fail(f"{problem}; CI's make test-slurm starts it")
         pytest.skip(problem)
-    common = [
-        "trainer=ddp_cpu",
-        "debug=fast",
-        "print_config=false",
-        *tiny_data_overrides(tiny_archive, tmp_path / "data"),
-    ]
-    sweep = tmp_path / "sweep"
-    code, output = slurm_sweep(
-        [
-            "-m",
-            "hydra/launcher=submitit_slurm",
-            "hydra.launcher.nodes=2",
-            "hydra.launcher.tasks_per_node=1",
-            "hydra.launcher.cpus_per_task=1",
-            "hydra.launcher.mem_gb=2",
-            "hydra.launcher.poll_s=1",
-            *common,
-            f"hydra.sweep.dir={sweep}",
-        ],
-        tmp_path,
-    )
-    assert code == 0, output[-4000:]
-    spawned = tmp_path / "spawned"
-    finish(launch([*common, f"hydra.run.dir={spawned}"], tmp_path))
-    (run,) = run_folders(sweep)
+    common = ddp_overrides(tiny_archive, tmp_path)
+    nodes = ["hydra.launcher.nodes=2", "hydra.launcher.tasks_per_node=1"]
+    run = one_slurm_run(common, [*nodes, "hydra.launcher.cpus_per_task=1"], tmp_path / "sweep")
+    spawned = spawned_run(common, tmp_path / "spawned")
     resolved = yaml.safe_load((run / "resolved_config.yaml").read_text())
     assert resolved["trainer"]["num_nodes"] == 2 and resolved["trainer"]["devices"] == 1
     hosts = set()
-    for log in (sweep / ".submitit").rglob("*_log.out"):
+    for log in (tmp_path / "sweep" / ".submitit").rglob("*_log.out"):
         hosts.update(re.findall(r"hostname=(node\d)", log.read_text()))
     assert hosts == {"node1", "node2"}  # one task ran on each node
-    assert science(run) == science(spawned)
-    assert (run / "sampled_weights.csv").read_text() == (
-        spawned / "sampled_weights.csv"
-    ).read_text()
+    assert_same_results(run, spawned)
+
+
+@pytest.mark.slurm
+def test_a_preempted_packed_task_is_requeued_and_resumes_its_unfinished_runs(
+    small_archive: Path, tmp_path: Path
+) -> None:
+    """The time-limit (preemption) signal of submitit, sent while a packed task's first two runs
+    train: they stop cleanly, the task is requeued with resume=true, and the requeued task
+    completes all four runs, each epoch once."""
+    require_cluster(with_accounting=True)
+    sweep = tmp_path / "packed"
+    process, job, _ = start_packed_sweep(packed_overrides(small_archive, tmp_path), sweep)
+    first = run_folders(sweep)[0]
+    # What SLURM sends before a time limit or a preemption: USR2, to the task's processes.
+    subprocess.run(["scancel", "--signal=USR2", job], check=True)
+    output, _ = process.communicate(timeout=SWEEP_TIMEOUT_S)
+    assert process.returncode == 0, output[-3000:]
+    assert "All 4 runs of" in output
+    for run in run_folders(sweep):
+        assert read_run_status(run)["status"] == "completed"  # type: ignore[index]
+        epochs = collections.Counter(r["epoch"] for r in read_metrics(run) if r.get("train/loss"))
+        assert epochs == {str(e): 1 for e in range(4)}
+    # The first runs were stopped and continued by the requeued task.
+    assert "resume=true" in (first / ".hydra" / "overrides.yaml").read_text()

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import io
 import os
 import re
 import subprocess
@@ -36,7 +35,7 @@ from bn2d_study.run_folder import (
     run_dir_of_checkpoint,
 )
 from bn2d_study.run_keys import parse_override
-from bn2d_study.utils.atomic_write import atomic_write_text
+from bn2d_study.utils.atomic_write import atomic_write_csv
 from bn2d_study.utils.compose import find_config_dir
 
 EVALUATIONS_CSV = "evaluations.csv"
@@ -171,17 +170,6 @@ def _table(rows: Sequence[dict[str, object]]) -> str:
     return "\n".join(lines)
 
 
-def _csv_text(rows: Sequence[dict[str, object]]) -> str:
-    columns: list[str] = []
-    for row in rows:
-        columns += [k for k in row if k not in columns]
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=columns, lineterminator="\n")
-    writer.writeheader()
-    writer.writerows(rows)
-    return buffer.getvalue()
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     """Command line entry point: 0 if every evaluation completed, 1 if one did not, 2 if
     there is nothing to evaluate."""
@@ -218,7 +206,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"Evaluating {evaluation.checkpoint} into {evaluation.out_dir}", flush=True)
         rows.append(evaluate(evaluation, args.overrides))
     out.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(out / EVALUATIONS_CSV, _csv_text(rows))
+    atomic_write_csv(out / EVALUATIONS_CSV, rows)
     print(_table(rows))
     print(f"Written: {out / EVALUATIONS_CSV}; each evaluation's {RUN_STATUS_FILE} in its folder.")
     failed = [row for row in rows if row["status"] != "completed"]

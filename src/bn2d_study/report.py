@@ -11,8 +11,6 @@ docs/report.md describes every column.
 from __future__ import annotations
 
 import argparse
-import csv
-import io
 import math
 import sys
 from collections.abc import Sequence
@@ -39,7 +37,7 @@ from bn2d_study.analysis.summary import (
     format_value,
 )
 from bn2d_study.run_folder import DIVERGED
-from bn2d_study.utils.atomic_write import atomic_write, atomic_write_text
+from bn2d_study.utils.atomic_write import atomic_write, atomic_write_csv, atomic_write_text
 
 SUMMARY_MD = "summary.md"
 SUMMARY_CSV = "summary.csv"
@@ -113,17 +111,6 @@ def summary_rows(report: StudyReport) -> list[dict[str, Any]]:
             row[f"{name}_n"] = summary.n
         rows.append(row)
     return rows
-
-
-def _csv_text(rows: Sequence[dict[str, Any]]) -> str:
-    columns: list[str] = []
-    for row in rows:
-        columns += [key for key in row if key not in columns]
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=columns, lineterminator="\n")
-    writer.writeheader()
-    writer.writerows(rows)
-    return buffer.getvalue()
 
 
 def _paired_table(rows: Sequence[PairedRow], with_note: bool = False) -> str:
@@ -384,7 +371,7 @@ def write_report(
     report = build_report(runs, threshold, compare, sweep)
     report.unreadable = unreadable
     atomic_write_text(folder / SUMMARY_MD, render_markdown(report, folder, published, unreadable))
-    atomic_write_text(folder / SUMMARY_CSV, _csv_text(summary_rows(report)))
+    atomic_write_csv(folder / SUMMARY_CSV, summary_rows(report))
     paired = [
         {
             "compare_key": report.compare_key,
@@ -401,7 +388,7 @@ def write_report(
         }
         for row in [*report.comparisons, *report.at_best]
     ]
-    atomic_write_text(folder / PAIRED_CSV, _csv_text(paired))
+    atomic_write_csv(folder / PAIRED_CSV, paired)
     _save_figure(
         curve_figure(report.settings, "test/acc", "test accuracy"), folder / "test_accuracy.png"
     )
@@ -433,7 +420,7 @@ def write_report(
             for group in report.sweep_groups
             for v in group.values
         ]
-        atomic_write_text(folder / SWEEP_CSV, _csv_text(sweep_rows))
+        atomic_write_csv(folder / SWEEP_CSV, sweep_rows)
         _save_figure(sweep_figure(report.sweep_groups, name), folder / f"accuracy_vs_{name}.png")
     return report
 

@@ -12,7 +12,6 @@
 from __future__ import annotations
 
 import csv
-import io
 import json
 import math
 import os
@@ -22,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from bn2d_study.run_lock import LOCK_FILE, STALE_AFTER_S, read_holder, stale_reason
-from bn2d_study.utils.atomic_write import atomic_write_text
+from bn2d_study.utils.atomic_write import atomic_write_csv, atomic_write_text
 
 RESOLVED_CONFIG_NAME = "resolved_config.yaml"
 # Where the CSV logger (configs/logger/csv.yaml) writes.
@@ -146,11 +145,7 @@ def keep_csv_rows(csv_path: Path, keep: Callable[[dict[str, str]], bool]) -> Non
         reader = csv.DictReader(handle)
         columns = list(reader.fieldnames or [])
         rows = [row for row in reader if keep(row)]
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=columns, lineterminator="\n")
-    writer.writeheader()
-    writer.writerows(rows)
-    atomic_write_text(csv_path, buffer.getvalue())
+    atomic_write_csv(csv_path, rows, columns)
 
 
 def rows_before_epoch(epoch: int) -> Callable[[dict[str, str]], bool]:

@@ -339,6 +339,8 @@ def _set_up_torch(cfg: DictConfig) -> None:
         lightning_speedups.uninstall()
     if cfg.torch_threads is not None:
         torch.set_num_threads(cfg.torch_threads)
+        # Processes this run spawns (trainer=ddp's workers) start a new torch, which reads this.
+        os.environ["OMP_NUM_THREADS"] = str(cfg.torch_threads)
     if cfg.cudnn_deterministic:
         torch.backends.cudnn.deterministic = True
         torch.backends.cudnn.benchmark = False

@@ -11,6 +11,7 @@ from helpers.archives import (
 from helpers.runs import (
     PROJECT_ROOT,
     UNREACHABLE_URL,
+    fail,
     finish,
     launch,
     make_tiny_datamodule,
@@ -25,6 +26,7 @@ __all__ = [
     "TINY_TEST_PER_CLASS",
     "TINY_TRAIN_PER_CLASS",
     "UNREACHABLE_URL",
+    "fail",
     "finish",
     "launch",
     "make_class_folders",

@@ -53,21 +53,15 @@ class RunRecorder(Callback):
         self.record["anomaly"] = torch.is_anomaly_enabled()
         self.record["deterministic"] = torch.are_deterministic_algorithms_enabled()
 
-    def on_validation_epoch_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
-        stage = "sanity" if trainer.sanity_checking else "validation"
-        self.record[stage].append({})
-
-    def on_validation_batch_end(
-        self,
-        trainer: Trainer,
-        pl_module: LightningModule,
-        outputs: Any,
-        batch: Any,
-        batch_idx: int,
-        dataloader_idx: int = 0,
-    ) -> None:
-        stage = "sanity" if trainer.sanity_checking else "validation"
+    def _record_batch(self, stage: str, batch: Any, dataloader_idx: int) -> None:
         self.record[stage][-1].setdefault(str(dataloader_idx), []).append(batch[1].tolist())
+
+    def on_validation_epoch_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        self.record["sanity" if trainer.sanity_checking else "validation"].append({})
+
+    def on_validation_batch_end(self, trainer: Trainer, *args: Any, **kwargs: Any) -> None:
+        stage = "sanity" if trainer.sanity_checking else "validation"
+        self._record_batch(stage, *_batch_and_loader(*args, **kwargs))
 
     def on_validation_epoch_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
         if not trainer.sanity_checking:
@@ -76,16 +70,8 @@ class RunRecorder(Callback):
     def on_test_epoch_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
         self.record["test"].append({})
 
-    def on_test_batch_end(
-        self,
-        trainer: Trainer,
-        pl_module: LightningModule,
-        outputs: Any,
-        batch: Any,
-        batch_idx: int,
-        dataloader_idx: int = 0,
-    ) -> None:
-        self.record["test"][-1].setdefault(str(dataloader_idx), []).append(batch[1].tolist())
+    def on_test_batch_end(self, trainer: Trainer, *args: Any, **kwargs: Any) -> None:
+        self._record_batch("test", *_batch_and_loader(*args, **kwargs))
 
     def on_fit_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
         weights = torch.cat([p.detach().float().flatten() for p in pl_module.parameters()])
@@ -103,6 +89,17 @@ class RunRecorder(Callback):
     def teardown(self, trainer: Trainer, pl_module: LightningModule, stage: str) -> None:
         if self.path is not None:
             self.path.write_text(json.dumps(self.record))
+
+
+def _batch_and_loader(
+    pl_module: LightningModule,
+    outputs: Any,
+    batch: Any,
+    batch_idx: int,
+    dataloader_idx: int = 0,
+) -> tuple[Any, int]:
+    """The batch and its loader's index, from an evaluation batch hook's arguments."""
+    return batch, dataloader_idx
 
 
 def study_cnn(use_batchnorm: bool = True, filters: int = 16, classes: int = 10) -> nn.Sequential:
@@ -156,14 +153,8 @@ class PlainClassifier(LightningModule):
             loss_metric(loss)
             accuracy(logits, targets)
             # One name per metric whatever the loader, as the project logs them.
-            for name, metric in (("loss", loss_metric), ("acc", accuracy)):
-                self.log(
-                    f"{group}/{name}",
-                    metric,
-                    on_step=False,
-                    on_epoch=True,
-                    add_dataloader_idx=False,
-                )
+            logged = {f"{group}/loss": loss_metric, f"{group}/acc": accuracy}
+            self.log_dict(logged, on_step=False, on_epoch=True, add_dataloader_idx=False)
         return loss
 
     def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> Tensor:

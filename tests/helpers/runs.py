@@ -71,3 +71,12 @@ def finish(process: subprocess.Popen[str], timeout: float = 300) -> str:
     output, _ = process.communicate(timeout=timeout)
     assert process.returncode == 0, output[-4000:]
     return output
+
+
+def fail(process: subprocess.Popen[str], timeout: float = 300) -> str:
+    """Wait for a `launch`ed process that must stop with exit status 1 and one paragraph, no
+    traceback; return its output."""
+    output, _ = process.communicate(timeout=timeout)
+    assert process.returncode == 1, output[-4000:]
+    assert "Traceback" not in output, output[-4000:]
+    return output

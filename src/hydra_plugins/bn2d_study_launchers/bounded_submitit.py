@@ -125,6 +125,15 @@ class BoundedWaitMixin:
                     job_return.return_value = error  # raised by Hydra once the sweep is over
         return [r for r in returns if r is not None]
 
+    def checkpoint(self, *args: Any, **kwargs: Any) -> Any:
+        """submitit's time-limit hook for an unpacked run: requeue it with resume=true, so
+        that it continues from its last whole epoch instead of being refused its own folder."""
+        import submitit
+
+        from hydra_plugins.bn2d_study_launchers.packed_runs import with_resume
+
+        return submitit.helpers.DelayedSubmission(self, with_resume(args[0]), *args[1:], **kwargs)
+
     def _submit_packed(
         self, job_overrides: Sequence[Sequence[str]], initial_job_idx: int
     ) -> tuple[list[Any], list[list[int]]]:

@@ -29,6 +29,8 @@ from hydra.core.utils import JobReturn, JobStatus
 
 log = logging.getLogger(__name__)
 
+# submitit's sbatch asks SLURM for this signal before the time limit (--signal=USR2@...).
+_TIMEOUT_SIGNAL = signal.SIGUSR2
 # What the fork server imports once for every run process it forks.
 _PRELOAD = ["torch", "lightning", "bn2d_study.training"]
 # A run's arguments to the launcher's `__call__`: overrides, dir key, number, id, singletons.
@@ -37,6 +39,9 @@ RunParams = tuple[list[str], str, int, str, dict]
 
 def _run_one(launcher_bytes: bytes, params_bytes: bytes, sender: Connection) -> None:
     """In a run process: run one Hydra job as the launcher would, send back its JobReturn."""
+    # submitit's time-limit signal is the task's to handle (it stops the runs with SIGTERM,
+    # then requeues); SLURM sends it to every process of the task, runs included.
+    signal.signal(_TIMEOUT_SIGNAL, signal.SIG_IGN)
     launcher = cloudpickle.loads(launcher_bytes)
     params = cloudpickle.loads(params_bytes)
     try:

@@ -225,10 +225,12 @@ def pids_of_task(job_id: str, rank: int) -> list[int]:
 
 
 def ddp_overrides(archive: Path, tmp_path: Path) -> list[str]:
-    """A short trainer=ddp_cpu run on a small archive."""
+    """A short trainer=ddp_cpu run on a small archive, one thread per process on every side
+    (on a CPU the thread count changes how a batch's loss is summed, in its last bits)."""
     return [
         "trainer=ddp_cpu",
         "debug=fast",
+        "torch_threads=1",
         "print_config=false",
         *tiny_data_overrides(archive, tmp_path / "data"),
     ]

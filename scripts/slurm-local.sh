@@ -98,8 +98,8 @@ make_node_namespaces() {
         ip -n "$ns" link set "slurm-n$n" up
         ip -n "$ns" link set lo up
         ip -n "$ns" route add default via "10.77.$n.1"
-        # `ip netns exec` mounts these over /etc/hosts inside the namespace: the node names
-        # resolve to the nodes' own addresses there (the rendezvous of a multi-node run).
+        # Mounted over /etc/hosts for the node's slurmd and its jobs: the node names resolve to
+        # the nodes' own addresses there (the rendezvous of a multi-node run).
         mkdir -p "/etc/netns/$ns"
         printf '127.0.0.1 localhost\n10.77.1.1 %s\n10.77.1.2 node1\n10.77.2.2 node2\n' "$HOST" \
             >"/etc/netns/$ns/hosts"
@@ -120,8 +120,13 @@ start_slurmd() {  # start_slurmd NODE_NAME: a slurmd for that node, its pid reco
     local name=$1
     mkdir -p "/var/spool/slurmd/$name"
     if [ "$NODES" = 2 ]; then
-        # Its own network namespace, and its own hostname (how slurmd knows which node it is).
-        ip netns exec "slurm-$name" unshare --uts sh -c "hostname $name && exec slurmd -f $CONF"
+        # Its own network namespace, its own hostname (how slurmd knows which node it is) and
+        # its own /etc/hosts (node names to node addresses), in a private mount namespace that
+        # keeps this machine's cgroup mounts (which `ip netns exec` would hide: slurmd needs
+        # them). Job steps inherit all of it.
+        nsenter --net="/run/netns/slurm-$name" unshare --mount --uts sh -c \
+            "mount --bind /etc/netns/slurm-$name/hosts /etc/hosts && hostname $name &&
+             exec slurmd -f $CONF"
     else
         slurmd -f "$CONF"
     fi

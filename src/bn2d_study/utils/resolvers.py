@@ -83,9 +83,10 @@ def _launcher_setting(name: str) -> int | None:
 
 def slurm_tasks_per_node(default: int) -> int:
     """Devices per node for a data-parallel run: the SLURM launcher's `tasks_per_node` when it
-    starts several tasks per run (one per device), else `default` (spawned processes)."""
-    tasks = _launcher_setting("tasks_per_node")
-    return tasks if tasks is not None and tasks > 1 else default
+    runs each run as several tasks (one per device, on `nodes` nodes), else `default`
+    (processes the run spawns)."""
+    tasks = _launcher_setting("tasks_per_node") or 1
+    return tasks if tasks * slurm_nodes() > 1 else default
 
 
 def slurm_nodes() -> int:

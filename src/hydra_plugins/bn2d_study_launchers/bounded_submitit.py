@@ -25,6 +25,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from hydra.core.hydra_config import HydraConfig
 from hydra.core.singleton import Singleton
 from hydra.core.utils import JobReturn, JobStatus, filter_overrides
 from hydra.errors import CompactHydraException
@@ -278,17 +279,26 @@ class BoundedSlurmLauncher(BoundedWaitMixin, SlurmLauncher):
         """Check every run's task layout, then submit and wait."""
         tasks, nodes = int(self.params["tasks_per_node"]), int(self.params["nodes"])
         if tasks * nodes > 1:
-            assert self.hydra_context is not None and self.config is not None
             for overrides in job_overrides:
-                config = self.hydra_context.config_loader.load_sweep_config(
-                    self.config, list(overrides)
-                )
-                problem = layout_problem(
-                    config.trainer, tasks, nodes, self.params.get("gpus_per_node")
-                )
+                problem = self._layout_problem(overrides, tasks, nodes)
                 if problem is not None:
                     raise LauncherSettingError(f"Nothing was submitted: {problem}")
         return super().launch(job_overrides, initial_job_idx)
+
+    def _layout_problem(self, overrides: Sequence[str], tasks: int, nodes: int) -> str | None:
+        """`layout_problem` for one run's config, composed (and its interpolations resolved)
+        as the job will compose it."""
+        assert self.hydra_context is not None and self.config is not None
+        config = self.hydra_context.config_loader.load_sweep_config(self.config, list(overrides))
+        # The config's resolvers read the launcher's settings from the job's Hydra config,
+        # which Hydra sets only inside the job.
+        hydra_config = HydraConfig.instance()
+        previous = hydra_config.cfg
+        hydra_config.set_config(config)
+        try:
+            return layout_problem(config.trainer, tasks, nodes, self.params.get("gpus_per_node"))
+        finally:
+            hydra_config.cfg = previous
 
 
 class BoundedLocalLauncher(BoundedWaitMixin, LocalLauncher):

@@ -24,9 +24,8 @@ WORKER = textwrap.dedent(
     import torch, torch.distributed as dist
     from lightning.fabric.plugins.environments import LightningEnvironment
     from lightning.pytorch.accelerators import CPUAccelerator
-    from lightning.fabric.plugins.environments import LightningEnvironment, SLURMEnvironment
-from lightning.pytorch.strategies import DDPStrategy
-    from bn2d_study.utils.ddp_strategy import DDPSpawnStrategy, SlurmTasksDDPStrategy
+    from lightning.pytorch.strategies import DDPStrategy
+    from bn2d_study.utils.ddp_strategy import DDPSpawnStrategy
 
     atexit.register(lambda: print("open at exit:", dist.is_initialized()))
     strategy = {"ours": DDPSpawnStrategy, "lightning": DDPStrategy}[sys.argv[1]](
@@ -84,6 +83,7 @@ def test_ddp_as_slurm_tasks_takes_its_ranks_from_slurm(
     """Rank 1 of 2 SLURM tasks: Lightning's ddp, with no launcher of its own."""
     for name, value in {
         "SLURM_NTASKS": "2",
+        "SLURM_NTASKS_PER_NODE": "2",
         "SLURM_PROCID": "1",
         "SLURM_LOCALID": "1",
         "SLURM_NODEID": "0",

@@ -10,7 +10,10 @@ logging. For BN off and on, on the same data and model (batch 32), in one proces
   evaluates Test after every epoch as the plain loop does): Trainer, data module, callbacks,
   checkpoints, TensorBoard and CSV logging;
 - (d) this project's fast mode (`speed=fast`: bf16 mixed precision + channels_last);
-- (e) (c) without the divergence check (`callbacks.divergence=null`): what the check costs.
+- (e) (c) without the divergence check (`callbacks.divergence=null`): what the check costs;
+- (f) (c) with Lightning's own hook dispatch (`trainer_speedups=false`), and (g) (c) with
+  torchmetrics' own metrics (`model/metrics=torchmetrics`): what each patch of a library's
+  private internals gains on whole runs (c/f, c/g).
 
 An epoch of (c)-(e) is timed from its start to the next epoch's start (for the last, to the end
 of its Test pass, checkpoints and logging), so it holds everything the run does per epoch; what
@@ -66,18 +69,22 @@ VARIANTS = {
     "c": "this project, default config",
     "d": "this project, speed=fast",
     "e": "this project, no divergence check",
+    "f": "this project, Lightning's own hook dispatch",
+    "g": "this project, torchmetrics' metrics",
 }
 PROJECT_OVERRIDES = {
     "c": [],
     "d": ["speed=fast"],
     "e": ["callbacks.divergence=null"],
+    "f": ["trainer_speedups=false"],
+    "g": ["model/metrics=torchmetrics"],
 }
 # The per-step rows whose overheads are compared (the plain loop's and this project's).
 PLAIN_STEPS = f"(b) {VARIANTS['b']}"
 PROJECT_STEPS = "(c) this project"
 LIGHTNING_STEPS = "Lightning's loop alone: no callbacks, loggers, checkpoints or metrics"
 # Ratios printed: (faster variant, reference variant).
-RATIOS = (("c", "a"), ("c", "b"), ("d", "a"), ("e", "c"))
+RATIOS = (("c", "a"), ("c", "b"), ("d", "a"), ("e", "c"), ("c", "f"), ("c", "g"))
 
 
 @dataclass
@@ -518,7 +525,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--epochs", type=int, default=2, help="measured epochs per round")
     parser.add_argument("--warmup", type=int, default=1, help="unmeasured epochs before them")
     parser.add_argument("--rounds", type=int, default=3, help="rounds, alternating the order")
-    parser.add_argument("--variants", default="abcde", help="which of a-e to run")
+    parser.add_argument("--variants", default="abcde", help="which of a-g to run")
     parser.add_argument("--startup-repeats", type=int, default=3, help="0 skips the start-up")
     parser.add_argument("--no-step-timers", action="store_true", help="skip the per-step timers")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
@@ -534,7 +541,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         or args.rounds < 1
         or not set(args.variants) <= set(VARIANTS)
     ):
-        parser.error("--epochs and --rounds must be >= 1, --warmup >= 0, --variants from 'abcde'")
+        parser.error("--epochs and --rounds must be >= 1, --warmup >= 0, --variants from 'abcdefg'")
     archive = Path(args.archive).expanduser().absolute() if args.archive else None
     data_dir = args.data_dir.expanduser().absolute()
     spec = DataSpec(train_per_class=args.train_per_class, test_per_class=args.test_per_class)

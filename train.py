@@ -15,10 +15,10 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig
 
-from bn2d_study.config_schema import register_configs, validate_config
+from bn2d_study.config.resolvers import register_resolvers
+from bn2d_study.config.schema import register_configs, validate_config
 from bn2d_study.errors import RunFolderInUseError, StudyError
-from bn2d_study.sweep_summary import SweepIncompleteError
-from bn2d_study.utils.resolvers import register_resolvers
+from bn2d_study.run_folder.sweep_summary import SweepIncompleteError
 
 # Our launcher configs extend the submitit plugin's schemas under the plugin's names, on purpose
 # (config_schema.register_configs); Hydra warns about any such match.

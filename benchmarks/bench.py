@@ -49,15 +49,15 @@ import torch
 from lightning import Callback, LightningModule, Trainer, seed_everything
 from torch import Tensor, nn
 
-from bn2d_study import lightning_speedups
+from bn2d_study.config.compose import train_config_composer
 from bn2d_study.data.archive import DataSpec, ImageSplits
 from bn2d_study.data.dhcd import DHCD_URL, TEST_IMAGES_PER_CLASS, TRAIN_IMAGES_PER_CLASS
 from bn2d_study.data.source import prepare_images
-from bn2d_study.lightning_speedups import FastHookName, NullProfiler
+from bn2d_study.lightning_ext import hook_dispatch
+from bn2d_study.lightning_ext.hook_dispatch import FastHookName, NullProfiler
 from bn2d_study.models.cnn import build_cnn
 from bn2d_study.training import train
 from bn2d_study.utils.atomic_write import atomic_write_text
-from bn2d_study.utils.compose import train_config_composer
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 BATCH_SIZE = 32
@@ -343,7 +343,7 @@ class BareClassifier(FastHookName, LightningModule):
 
     No metrics and no logging; trained with no callbacks, loggers or checkpoints, its steps
     carry only what Lightning's own loop adds to the plain loop (with this project's hook
-    dispatch, `lightning_speedups`, as the project runs).
+    dispatch, `hook_dispatch`, as the project runs).
     """
 
     def __init__(self, use_bn: bool, fmt: torch.memory_format) -> None:
@@ -381,7 +381,7 @@ def bare_lightning_steps(splits: ImageSplits, device: torch.device, epochs: int)
         enable_model_summary=False,
         profiler=NullProfiler(),
     )
-    lightning_speedups.install()
+    hook_dispatch.install()
     trainer.fit(model, train_dataloaders=batches)
     return timer.times
 

@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 from helpers import make_dhcd_zip
 
-from bn2d_study.config_schema import register_configs
-from bn2d_study.utils.compose import TrainConfigComposer, train_config_composer
-from bn2d_study.utils.resolvers import register_resolvers
+from bn2d_study.config.compose import TrainConfigComposer, train_config_composer
+from bn2d_study.config.resolvers import register_resolvers
+from bn2d_study.config.schema import register_configs
 
 register_configs()
 register_resolvers()

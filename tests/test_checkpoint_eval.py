@@ -18,12 +18,12 @@ import pytest
 import torch
 from helpers import PROJECT_ROOT, fail, finish, launch, read_metrics, tiny_data_overrides
 
+from bn2d_study.config.compose import TrainConfigComposer, train_config_composer
 from bn2d_study.errors import ConfigError
 from bn2d_study.evaluate import EVALUATIONS_CSV
 from bn2d_study.report import main as report_main
-from bn2d_study.run_folder import METRICS_CSV, read_epoch_metrics, read_run_status
+from bn2d_study.run_folder.files import METRICS_CSV, read_epoch_metrics, read_run_status
 from bn2d_study.training import train
-from bn2d_study.utils.compose import TrainConfigComposer, train_config_composer
 
 # A few epochs of these leave the tiny data's accuracy short of 1.
 COMMON = ["data.batch_size=16", "model.optimizer.lr=0.01", "print_config=false"]

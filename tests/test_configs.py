@@ -12,14 +12,14 @@ from lightning import Trainer
 from lightning.pytorch.profilers import SimpleProfiler
 from omegaconf import OmegaConf
 
-from bn2d_study.config_schema import model_node, validate_config
+from bn2d_study.config.compose import TrainConfigComposer as Compose
+from bn2d_study.config.compose import find_config_dir
+from bn2d_study.config.resolvers import run_name, unique_id
+from bn2d_study.config.schema import model_node, validate_config
 from bn2d_study.data import HindiDigitsDataModule
 from bn2d_study.errors import ConfigError
-from bn2d_study.lightning_speedups import NullProfiler
+from bn2d_study.lightning_ext.hook_dispatch import NullProfiler
 from bn2d_study.models import DigitClassifier
-from bn2d_study.utils.compose import TrainConfigComposer as Compose
-from bn2d_study.utils.compose import find_config_dir
-from bn2d_study.utils.resolvers import run_name, unique_id
 
 
 def group_options(group: str) -> list[str]:

@@ -13,8 +13,8 @@ from hydra.utils import instantiate
 from lightning.fabric.plugins.environments import LightningEnvironment, SLURMEnvironment
 from lightning.pytorch.strategies import DDPStrategy
 
-from bn2d_study.utils.compose import TrainConfigComposer as Compose
-from bn2d_study.utils.ddp_strategy import DDPSpawnStrategy, SlurmTasksDDPStrategy
+from bn2d_study.cluster.ddp_strategy import DDPSpawnStrategy, SlurmTasksDDPStrategy
+from bn2d_study.config.compose import TrainConfigComposer as Compose
 
 # Joins a one-process gloo group as a DDP worker does, and reports whether the group is still
 # open when the interpreter's exit handlers have run (the first registered runs last).
@@ -25,7 +25,7 @@ WORKER = textwrap.dedent(
     from lightning.fabric.plugins.environments import LightningEnvironment
     from lightning.pytorch.accelerators import CPUAccelerator
     from lightning.pytorch.strategies import DDPStrategy
-    from bn2d_study.utils.ddp_strategy import DDPSpawnStrategy
+    from bn2d_study.cluster.ddp_strategy import DDPSpawnStrategy
 
     atexit.register(lambda: print("open at exit:", dist.is_initialized()))
     strategy = {"ours": DDPSpawnStrategy, "lightning": DDPStrategy}[sys.argv[1]](

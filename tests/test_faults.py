@@ -27,11 +27,11 @@ from helpers import (
 from helpers.lightning_reference import PlainClassifier, RunRecorder
 from lightning import Trainer, seed_everything
 
+from bn2d_study.config.compose import TrainConfigComposer as Compose
 from bn2d_study.errors import ConfigError
-from bn2d_study.run_folder import read_run_status
-from bn2d_study.run_lock import LOCK_FILE
+from bn2d_study.run_folder.files import read_run_status
+from bn2d_study.run_folder.lock import LOCK_FILE
 from bn2d_study.training import build_run_objects
-from bn2d_study.utils.compose import TrainConfigComposer as Compose
 
 needs_root = pytest.mark.skipif(
     os.geteuid() != 0, reason="mounting a tmpfs or switching users needs root (CI runs as root)"

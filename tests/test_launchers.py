@@ -13,9 +13,9 @@ import pytest
 from helpers import fail, finish, launch, tiny_data_overrides
 from hydra_plugins.hydra_submitit_launcher.submitit_launcher import BaseSubmititLauncher
 
-from bn2d_study.run_folder import read_run_status
-from bn2d_study.utils.compose import TrainConfigComposer as Compose
-from bn2d_study.utils.slurm_tasks import layout_problem
+from bn2d_study.cluster.slurm_tasks import layout_problem
+from bn2d_study.config.compose import TrainConfigComposer as Compose
+from bn2d_study.run_folder.files import read_run_status
 
 
 def test_the_plugin_launch_ends_by_collecting_each_jobs_result() -> None:
@@ -91,7 +91,7 @@ def test_a_task_layout_that_cannot_work_is_refused_before_submission(
 def test_layouts_of_slurm_tasks_and_trainers() -> None:
     """Which trainer configs can run as tasks_per_node x nodes SLURM tasks."""
     ddp = {
-        "strategy": {"_target_": "bn2d_study.utils.ddp_strategy.data_parallel_strategy"},
+        "strategy": {"_target_": "bn2d_study.cluster.ddp_strategy.data_parallel_strategy"},
         "devices": 2,
         "num_nodes": 1,
         "accelerator": "gpu",

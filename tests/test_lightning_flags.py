@@ -46,11 +46,11 @@ from lightning.pytorch.callbacks import (
 )
 from lightning.pytorch.loggers import CSVLogger
 
-from bn2d_study import lightning_speedups
+from bn2d_study.config.compose import TrainConfigComposer
 from bn2d_study.errors import ConfigError
-from bn2d_study.run_folder import METRICS_CSV, read_run_status
+from bn2d_study.lightning_ext import hook_dispatch
+from bn2d_study.run_folder.files import METRICS_CSV, read_run_status
 from bn2d_study.training import train
-from bn2d_study.utils.compose import TrainConfigComposer
 
 SEED, LR, BATCH, EPOCHS = 5842, 0.05, 8, 2
 RECORDER = "helpers.lightning_reference.RunRecorder"
@@ -347,7 +347,7 @@ def tiny_sets(tiny_archive: Path, tmp_path_factory: pytest.TempPathFactory) -> d
 
 def run_reference(case: Case, sets: dict[str, Any], run: Path) -> dict[str, Any]:
     """The plain side: seed, build, fit on train with [val, Test] evaluated, then test."""
-    lightning_speedups.uninstall()  # Lightning's own hook dispatch, whatever ran before
+    hook_dispatch.uninstall()  # Lightning's own hook dispatch, whatever ran before
     seed_everything(SEED, workers=True)
     model = PlainClassifier(lr=LR)
     recorder = RunRecorder()

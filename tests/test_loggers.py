@@ -6,7 +6,7 @@ import csv
 import warnings
 from pathlib import Path
 
-from bn2d_study.loggers import ResumableCSVLogger
+from bn2d_study.lightning_ext.csv_logger import ResumableCSVLogger
 
 
 def test_a_new_logger_keeps_earlier_rows_and_grows_the_header(tmp_path: Path) -> None:

@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from bn2d_study.analysis.path_measures import mean_turning_angle, tortuosity
+from bn2d_study.report.path_measures import mean_turning_angle, tortuosity
 
 
 def test_straight_line_has_tortuosity_one_and_no_turning() -> None:

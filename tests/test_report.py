@@ -19,7 +19,7 @@ import yaml
 from helpers import finish, launch, read_metrics, tiny_data_overrides
 from PIL import Image
 
-from bn2d_study.config_history import MOVED_TO_NET
+from bn2d_study.config.history import MOVED_TO_NET
 from bn2d_study.report import main as report_main
 
 SEEDS = (1, 2, 3)

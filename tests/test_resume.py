@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from helpers import finish, launch, make_dhcd_zip, tiny_data_overrides
 
-from bn2d_study.run_folder import GONE, METRICS_CSV, read_epoch_metrics, run_state
+from bn2d_study.run_folder.files import GONE, METRICS_CSV, read_epoch_metrics, run_state
 from bn2d_study.training import train
 
 TRAIN_PER_CLASS, TEST_PER_CLASS = 100, 10

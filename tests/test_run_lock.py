@@ -14,12 +14,12 @@ from pathlib import Path
 
 import pytest
 
-from bn2d_study.run_folder import GONE, RUNNING, run_state, write_run_status
-from bn2d_study.run_lock import LOCK_FILE, RunHeldError, RunLock, read_holder
+from bn2d_study.run_folder.files import GONE, RUNNING, run_state, write_run_status
+from bn2d_study.run_folder.lock import LOCK_FILE, RunHeldError, RunLock, read_holder
 
 HOLD = (
     "import sys, time\n"
-    "from bn2d_study.run_lock import RunLock\n"
+    "from bn2d_study.run_folder.lock import RunLock\n"
     "lock = RunLock(sys.argv[1], heartbeat_s=0.2)\n"
     "lock.acquire()\n"
     "print('held', flush=True)\n"

@@ -20,7 +20,7 @@ import pytest
 import yaml
 from helpers import finish, launch, make_dhcd_zip, read_metrics, tiny_data_overrides
 
-from bn2d_study.run_folder import read_run_status
+from bn2d_study.run_folder.files import read_run_status
 
 # Every wait is bounded: without accounting, submitit sees a job that SLURM killed as running
 # forever (../shared/docs/slurm-on-one-machine.md), so the sweep would never return.

@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from bn2d_study.analysis.statistics import compare_paired, summarize
+from bn2d_study.report.statistics import compare_paired, summarize
 
 
 def test_summary_matches_a_hand_computed_t_interval() -> None:

@@ -25,7 +25,8 @@ from pathlib import Path
 
 import yaml
 
-from bn2d_study.run_folder import (
+from bn2d_study.config.compose import find_config_dir
+from bn2d_study.run_folder.files import (
     CHECKPOINT_DIR,
     METRICS_CSV,
     RESOLVED_CONFIG_NAME,
@@ -34,9 +35,8 @@ from bn2d_study.run_folder import (
     read_run_status,
     run_dir_of_checkpoint,
 )
-from bn2d_study.run_keys import parse_override
+from bn2d_study.run_folder.keys import parse_override
 from bn2d_study.utils.atomic_write import atomic_write_csv
-from bn2d_study.utils.compose import find_config_dir
 
 EVALUATIONS_CSV = "evaluations.csv"
 # Overrides of the trained run that an evaluation sets itself.

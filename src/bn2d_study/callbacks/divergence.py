@@ -8,7 +8,7 @@ import torch
 from lightning import Callback, LightningModule, Trainer
 from torch import Tensor
 
-from bn2d_study.config_schema import DivergenceConfig, defaults_of
+from bn2d_study.config.schema import DivergenceConfig, defaults_of
 
 _DEFAULTS = defaults_of(DivergenceConfig)
 

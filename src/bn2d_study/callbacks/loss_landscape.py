@@ -10,7 +10,7 @@ import torch
 from lightning import Callback, LightningModule, Trainer
 from torch import Tensor, nn
 
-from bn2d_study.config_schema import LossLandscapeConfig, defaults_of
+from bn2d_study.config.schema import LossLandscapeConfig, defaults_of
 
 _DEFAULTS = defaults_of(LossLandscapeConfig)
 

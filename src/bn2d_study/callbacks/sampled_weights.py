@@ -12,9 +12,9 @@ from lightning.pytorch.loggers import TensorBoardLogger
 from lightning.pytorch.utilities import rank_zero_only
 from torch import Tensor, nn
 
-from bn2d_study.config_schema import SampledWeightsConfig, defaults_of
+from bn2d_study.config.schema import SampledWeightsConfig, defaults_of
 from bn2d_study.errors import ConfigError
-from bn2d_study.run_folder import (
+from bn2d_study.run_folder.files import (
     SAMPLED_WEIGHTS_COLUMNS,
     SAMPLED_WEIGHTS_CSV,
     keep_csv_rows,

@@ -9,7 +9,7 @@ import torch
 from lightning import LightningDataModule
 from torch.utils.data import DataLoader
 
-from bn2d_study.config_schema import DataConfig, defaults_of
+from bn2d_study.config.schema import DataConfig, defaults_of
 from bn2d_study.data.archive import DataSpec, ImageSplits
 from bn2d_study.data.device_batches import DeviceBatches
 from bn2d_study.data.in_memory import InMemoryDigits, balanced_order, batch_loader

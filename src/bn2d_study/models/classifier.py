@@ -10,8 +10,8 @@ from lightning import LightningModule
 from torch import Tensor, nn
 from torchmetrics import Metric
 
-from bn2d_study.config_schema import ModelConfig, defaults_of
-from bn2d_study.lightning_speedups import FastHookName
+from bn2d_study.config.schema import ModelConfig, defaults_of
+from bn2d_study.lightning_ext.hook_dispatch import FastHookName
 from bn2d_study.models.cnn import build_cnn
 from bn2d_study.models.metrics import SplitMetrics
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from torch import nn
 
-from bn2d_study.config_schema import CnnConfig, defaults_of
+from bn2d_study.config.schema import CnnConfig, defaults_of
 
 # The options' defaults and checks are CnnConfig's (config_schema.py): stated once.
 _DEFAULTS = defaults_of(CnnConfig)

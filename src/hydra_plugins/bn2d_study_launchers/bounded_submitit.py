@@ -32,9 +32,9 @@ from hydra.errors import CompactHydraException
 from hydra_plugins.hydra_submitit_launcher.submitit_launcher import LocalLauncher, SlurmLauncher
 from omegaconf import OmegaConf
 
-from bn2d_study.sweep_summary import SweepIncompleteError
-from bn2d_study.utils.resolvers import run_name
-from bn2d_study.utils.slurm_tasks import layout_problem
+from bn2d_study.cluster.slurm_tasks import layout_problem
+from bn2d_study.config.resolvers import run_name
+from bn2d_study.run_folder.sweep_summary import SweepIncompleteError
 
 log = logging.getLogger(__name__)
 

@@ -11,8 +11,8 @@ from typing import Any
 import numpy as np
 import yaml
 
-from bn2d_study.config_history import upgrade_run_config
-from bn2d_study.run_folder import (
+from bn2d_study.config.history import upgrade_run_config
+from bn2d_study.run_folder.files import (
     COMPLETED,
     DIVERGED,
     FAILED,
@@ -28,7 +28,7 @@ from bn2d_study.run_folder import (
     read_weight_path,
     run_state,
 )
-from bn2d_study.run_lock import STALE_AFTER_S
+from bn2d_study.run_folder.lock import STALE_AFTER_S
 
 # Hydra's copy of a job's composed config (`.hydra/config.yaml`): marks a run folder before
 # the run writes anything.

@@ -18,7 +18,7 @@ from hydra.errors import CompactHydraException
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
-from bn2d_study.run_folder import (
+from bn2d_study.run_folder.files import (
     COMPLETED,
     DIVERGED,
     RUNNING,

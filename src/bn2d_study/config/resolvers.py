@@ -13,7 +13,7 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import OmegaConf
 
-from bn2d_study.run_keys import describes_the_run, parse_override
+from bn2d_study.run_folder.keys import describes_the_run, parse_override
 
 _MAX_NAME_LENGTH = 120
 

@@ -22,7 +22,7 @@ import torch.distributed
 from lightning.fabric.plugins.environments import LightningEnvironment, SLURMEnvironment
 from lightning.pytorch.strategies import DDPStrategy
 
-from bn2d_study.utils.slurm_tasks import SlurmTasks
+from bn2d_study.cluster.slurm_tasks import SlurmTasks
 
 
 def destroy_process_group_if_initialized() -> None:

@@ -11,7 +11,7 @@ import torch
 from torch import nn
 
 from bn2d_study.errors import ConfigError
-from bn2d_study.run_folder import run_dir_of_checkpoint
+from bn2d_study.run_folder.files import run_dir_of_checkpoint
 
 # How many mismatching names a message lists before it says "and N more".
 _SHOWN = 4

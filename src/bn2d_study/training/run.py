@@ -25,14 +25,23 @@ from lightning.pytorch.loggers import WandbLogger
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 from omegaconf import DictConfig, OmegaConf
 
-from bn2d_study import lightning_speedups
 from bn2d_study.callbacks.divergence import TrainingDivergedError
-from bn2d_study.checkpoint_file import CheckpointInfo, check_fits, read_checkpoint
-from bn2d_study.config_errors import config_key_errors, lightning_config_errors
-from bn2d_study.config_schema import model_node, validate_config
+from bn2d_study.cluster.slurm_tasks import (
+    SKIP,
+    TRAIN,
+    SlurmTasks,
+    StoppedWithPeerError,
+    is_lost_peer,
+    layout_problem,
+    lost_peer_message,
+)
+from bn2d_study.config.key_errors import config_key_errors, lightning_config_errors
+from bn2d_study.config.schema import model_node, validate_config
+from bn2d_study.config.tree import print_config_tree
 from bn2d_study.errors import ConfigError, RunFolderInUseError, as_resource_error
-from bn2d_study.loggers import ResumableCSVLogger
-from bn2d_study.run_folder import (
+from bn2d_study.lightning_ext import hook_dispatch
+from bn2d_study.lightning_ext.csv_logger import ResumableCSVLogger
+from bn2d_study.run_folder.files import (
     COMPLETED,
     DIVERGED,
     FAILED,
@@ -46,19 +55,10 @@ from bn2d_study.run_folder import (
     read_run_status,
     write_run_status,
 )
-from bn2d_study.run_lock import RunHeldError, RunLock
+from bn2d_study.run_folder.lock import RunHeldError, RunLock
+from bn2d_study.training.checkpoint_file import CheckpointInfo, check_fits, read_checkpoint
+from bn2d_study.training.hparams import log_run_hparams
 from bn2d_study.utils.atomic_write import atomic_write_text
-from bn2d_study.utils.config_tree import print_config_tree
-from bn2d_study.utils.run_hparams import log_run_hparams
-from bn2d_study.utils.slurm_tasks import (
-    SKIP,
-    TRAIN,
-    SlurmTasks,
-    StoppedWithPeerError,
-    is_lost_peer,
-    layout_problem,
-    lost_peer_message,
-)
 
 log = logging.getLogger(__name__)
 
@@ -334,9 +334,9 @@ def _evaluate_checkpoint(run: RunObjects, checkpoint: CheckpointInfo) -> dict[st
 
 def _set_up_torch(cfg: DictConfig) -> None:
     if cfg.trainer_speedups:
-        lightning_speedups.install()
+        hook_dispatch.install()
     else:
-        lightning_speedups.uninstall()
+        hook_dispatch.uninstall()
     if cfg.torch_threads is not None:
         torch.set_num_threads(cfg.torch_threads)
         # Processes this run spawns (trainer=ddp's workers) start a new torch, which reads this.

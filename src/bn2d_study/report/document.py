@@ -19,24 +19,23 @@ from typing import Any
 
 from matplotlib.figure import Figure
 
-from bn2d_study.analysis.figures import (
+from bn2d_study.report.figures import (
     curve_figure,
     landscape_figure,
     sweep_figure,
     weight_paths_figure,
 )
-from bn2d_study.analysis.published import PUBLISHED_EPOCHS, PUBLISHED_SEED
-from bn2d_study.analysis.runs import UNREADABLE, RunRecord, find_run_dirs, read_run
-from bn2d_study.analysis.statistics import SampleSummary
-from bn2d_study.analysis.summary import (
-    BATCHNORM_KEY,
+from bn2d_study.report.runs import UNREADABLE, RunRecord, find_run_dirs, read_run
+from bn2d_study.report.statistics import SampleSummary
+from bn2d_study.report.summary import (
     CONVERGENCE_EPOCH,
     PairedRow,
     StudyReport,
     build_report,
     format_value,
 )
-from bn2d_study.run_folder import DIVERGED
+from bn2d_study.run_folder.files import DIVERGED
+from bn2d_study.study import BATCHNORM_KEY, PUBLISHED_EPOCHS, REFERENCE, at_reference
 from bn2d_study.utils.atomic_write import atomic_write, atomic_write_csv, atomic_write_text
 
 SUMMARY_MD = "summary.md"
@@ -313,7 +312,7 @@ def _published_section(report: StudyReport) -> list[str]:
     reproduced: dict[bool, RunRecord] = {}
     for run in report.runs:
         flag = bool(run.config.get(BATCHNORM_KEY))
-        if run.seed == PUBLISHED_SEED and run.config.get("data.batch_size") == 32:
+        if at_reference(run.config):
             reproduced.setdefault(flag, run)
     rows = []
     for epoch, (off_loss, off_acc, on_loss, on_acc) in PUBLISHED_EPOCHS.items():
@@ -334,7 +333,8 @@ def _published_section(report: StudyReport) -> list[str]:
         for what in ("loss published", "loss here", "acc published", "acc here")
     ]
     return [
-        f"## Published vs reproduced (seed {PUBLISHED_SEED}, batch 32)",
+        f"## Published vs reproduced (seed {REFERENCE['seed']}, batch "
+        f"{REFERENCE['data.batch_size']})",
         "",
         "The published BN model started from a later state of the random generator, so the BN "
         "columns are a fresh start and differ by design; the no-BN columns should agree.",

@@ -5,7 +5,7 @@
   ran (host, pid, SLURM job).
 - `csv/metrics.csv`, Lightning's CSV logger: one row per logging call, an `epoch` column.
 - `sampled_weights.csv`: the two sampled weights and the train loss, per epoch (and step).
-- `run.lock`: who writes the folder now (`bn2d_study.run_lock`); with no outcome recorded,
+- `run.lock`: who writes the folder now (`bn2d_study.run_folder.lock`); with no outcome recorded,
   it tells a run still going from one whose process is gone (`run_state`).
 """
 
@@ -20,7 +20,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from bn2d_study.run_lock import LOCK_FILE, STALE_AFTER_S, read_holder, stale_reason
+from bn2d_study.run_folder.lock import LOCK_FILE, STALE_AFTER_S, read_holder, stale_reason
 from bn2d_study.utils.atomic_write import atomic_write_csv, atomic_write_text
 
 RESOLVED_CONFIG_NAME = "resolved_config.yaml"

@@ -12,8 +12,8 @@ from hydra.core.global_hydra import GlobalHydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, open_dict
 
-from bn2d_study.config_schema import register_configs
-from bn2d_study.utils.resolvers import register_resolvers
+from bn2d_study.config.resolvers import register_resolvers
+from bn2d_study.config.schema import register_configs
 
 
 def find_config_dir() -> Path:

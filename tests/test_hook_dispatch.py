@@ -1,5 +1,6 @@
-"""The speed-ups inside Lightning (bn2d_study/lightning_speedups.py): same behaviour, and a test
-that fails when a Lightning upgrade changes what they stand in for, or makes them useless."""
+"""The opt-in hook dispatch patch (bn2d_study/lightning_ext/hook_dispatch.py,
+`trainer_speedups=true`): same behaviour, and a test that fails when a Lightning upgrade
+changes what it stands in for, or makes it useless."""
 
 from __future__ import annotations
 
@@ -18,11 +19,11 @@ from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.profilers import PassThroughProfiler
 from lightning.pytorch.trainer import call
 
-from bn2d_study import lightning_speedups
+from bn2d_study.lightning_ext import hook_dispatch
 from bn2d_study.models import DigitClassifier
 
 # The exact Lightning 2.6.6 functions the replacements were written against. If an upgrade
-# changes one, compare it with its replacement in lightning_speedups.py, adapt the replacement,
+# changes one, compare it with its replacement in hook_dispatch.py, adapt the replacement,
 # and record the new hash here.
 SOURCE_SHA256 = {
     "_call_callback_hooks": "c413fb9a6a9ce1a3",
@@ -36,28 +37,28 @@ SOURCE_SHA256 = {
 @pytest.fixture(autouse=True)
 def lightning_own_functions_after() -> Iterator[None]:
     yield
-    lightning_speedups.uninstall()
+    hook_dispatch.uninstall()
 
 
 def test_the_replaced_lightning_functions_are_the_ones_they_were_written_for() -> None:
-    for name, function in lightning_speedups.ORIGINALS.items():
+    for name, function in hook_dispatch.ORIGINALS.items():
         digest = hashlib.sha256(inspect.getsource(function).encode()).hexdigest()[:16]
         assert digest == SOURCE_SHA256[name], (
-            f"Lightning's {name} changed: check its replacement in lightning_speedups.py"
+            f"Lightning's {name} changed: check its replacement in hook_dispatch.py"
         )
     # FastHookName stores the attribute Lightning sets around every hook call.
     assert "pl_module._current_fx_name = hook_name" in inspect.getsource(
-        lightning_speedups.ORIGINALS["_call_lightning_module_hook"]
+        hook_dispatch.ORIGINALS["_call_lightning_module_hook"]
     )
 
 
 def test_install_replaces_and_uninstall_restores() -> None:
-    lightning_speedups.install()
-    assert lightning_speedups.installed()
-    assert call._call_callback_hooks is lightning_speedups.REPLACEMENTS["_call_callback_hooks"]
-    lightning_speedups.uninstall()
-    assert not lightning_speedups.installed()
-    assert call._call_callback_hooks is lightning_speedups.ORIGINALS["_call_callback_hooks"]
+    hook_dispatch.install()
+    assert hook_dispatch.installed()
+    assert call._call_callback_hooks is hook_dispatch.REPLACEMENTS["_call_callback_hooks"]
+    hook_dispatch.uninstall()
+    assert not hook_dispatch.installed()
+    assert call._call_callback_hooks is hook_dispatch.ORIGINALS["_call_callback_hooks"]
 
 
 HOOKS = [
@@ -94,7 +95,7 @@ class CountingProfiler(PassThroughProfiler):
 
 def fit(tmp_path: Path, archive: Path, speedups: bool) -> tuple[list[Any], dict[str, Any], int]:
     """Two epochs of the study's model; the hook calls, final weights, profiler calls."""
-    lightning_speedups.install() if speedups else lightning_speedups.uninstall()
+    hook_dispatch.install() if speedups else hook_dispatch.uninstall()
     recorder, profiler = RecordsEveryHook(), CountingProfiler()
     seed_everything(4)
     model = DigitClassifier(optimizer=partial(torch.optim.SGD, lr=0.05), use_batchnorm=True)
@@ -127,9 +128,9 @@ def test_speedups_call_the_same_hooks_in_the_same_order_and_train_alike(
 
 
 def test_a_real_profiler_gets_every_hook_as_before(tiny_archive: Path, tmp_path: Path) -> None:
-    lightning_speedups.install()
+    hook_dispatch.install()
     trainer = Trainer(max_epochs=1, accelerator="cpu", logger=False, profiler="simple")
-    assert not lightning_speedups._profiles_nothing(trainer)  # Lightning's own functions run
+    assert not hook_dispatch._profiles_nothing(trainer)  # Lightning's own functions run
     seed_everything(0)
     model = DigitClassifier(optimizer=partial(torch.optim.SGD, lr=0.05))
     trainer.fit(model, datamodule=make_tiny_datamodule(tiny_archive, tmp_path / "data"))
@@ -140,7 +141,7 @@ def test_a_real_profiler_gets_every_hook_as_before(tiny_archive: Path, tmp_path:
 
 
 def test_signature_lookups_are_remembered_and_equal_lightnings() -> None:
-    original = lightning_speedups.ORIGINALS["is_param_in_hook_signature"]
+    original = hook_dispatch.ORIGINALS["is_param_in_hook_signature"]
     model = DigitClassifier(optimizer=partial(torch.optim.SGD, lr=0.05))
     for fx, param, kwargs in [
         (model.training_step, "batch_idx", {"min_args": 2}),
@@ -148,8 +149,8 @@ def test_signature_lookups_are_remembered_and_equal_lightnings() -> None:
         (model.training_step, "dataloader_iter", {"explicit": True}),
     ]:
         expected = original(fx, param, **kwargs)
-        assert lightning_speedups._is_param_in_hook_signature(fx, param, **kwargs) == expected
-        assert lightning_speedups._is_param_in_hook_signature(fx, param, **kwargs) == expected
+        assert hook_dispatch._is_param_in_hook_signature(fx, param, **kwargs) == expected
+        assert hook_dispatch._is_param_in_hook_signature(fx, param, **kwargs) == expected
 
 
 def test_fast_hook_name_is_a_plain_attribute() -> None:

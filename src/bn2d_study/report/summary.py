@@ -15,18 +15,18 @@ from typing import Any
 
 import numpy as np
 
-from bn2d_study.analysis.path_measures import mean_turning_angle, tortuosity
-from bn2d_study.analysis.runs import RunRecord
-from bn2d_study.analysis.statistics import (
+from bn2d_study.report.path_measures import mean_turning_angle, tortuosity
+from bn2d_study.report.runs import RunRecord
+from bn2d_study.report.statistics import (
     PairedComparison,
     SampleSummary,
     compare_paired,
     summarize,
 )
-from bn2d_study.run_folder import COMPLETED, DIVERGED
-from bn2d_study.run_keys import describes_the_run
+from bn2d_study.run_folder.files import COMPLETED, DIVERGED
+from bn2d_study.run_folder.keys import describes_the_run
+from bn2d_study.study import BATCHNORM_KEY
 
-BATCHNORM_KEY = "model.use_batchnorm"  # the default key to compare
 # The study's "faster convergence" point: train loss after this (0-based) epoch.
 CONVERGENCE_EPOCH = 3
 # Landscape scalars logged by `LossLandscapeProbe`, summarized when present.

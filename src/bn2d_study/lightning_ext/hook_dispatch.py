@@ -16,7 +16,7 @@ puts them back. `FastHookName`, a mixin for LightningModules, stores `_current_f
 without `nn.Module.__setattr__`'s checks, and `NullProfiler` (the default
 `trainer.profiler`) hands the loops one shared no-op context manager.
 
-The switch is `trainer_speedups` (root config). `tests/test_lightning_speedups.py` checks
+The switch is `trainer_speedups` (root config). `tests/test_hook_dispatch.py` checks
 the exact Lightning functions these stand in for, so a Lightning upgrade that changes them
 fails a test instead of silently changing behaviour.
 """

@@ -9,18 +9,8 @@ from lightning import Trainer
 from lightning.pytorch.loggers import TensorBoardLogger
 from omegaconf import DictConfig, OmegaConf
 
-from bn2d_study.run_keys import describes_the_run, parse_override
-
-# Always compared, swept or not.
-STUDY_KEYS = ("model.use_batchnorm", "data.batch_size", "seed", "model.optimizer.lr")
-
-# Final and best metrics shown next to the hyperparameters: hparams key -> metric name.
-OUTCOME_METRICS = {
-    "hparams/final_train_loss": "train/loss",
-    "hparams/final_val_acc": "val/acc",
-    "hparams/final_test_acc": "test/acc",
-    "hparams/best_ckpt_test_acc": "best_ckpt/acc",
-}
+from bn2d_study.run_folder.keys import describes_the_run, parse_override
+from bn2d_study.study import OUTCOME_METRICS, STUDY_KEYS
 
 
 def _scalar(value: Any) -> int | float | str:

@@ -25,7 +25,7 @@ from hydra_plugins.hydra_submitit_launcher.config import LocalQueueConf, SlurmQu
 from omegaconf import MISSING, DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-from bn2d_study.config_history import MOVED_TO_NET
+from bn2d_study.config.history import MOVED_TO_NET
 from bn2d_study.data.dhcd import (
     DHCD_URL,
     DIGIT_CLASSES,
@@ -404,7 +404,7 @@ class PathsConfig:
 
 @dataclass
 class RunLockConfig:
-    """How a run holds its folder (`bn2d_study.run_lock.RunLock`)."""
+    """How a run holds its folder (`bn2d_study.run_folder.lock.RunLock`)."""
 
     heartbeat_s: float = 30.0
     stale_after_s: float = 300.0

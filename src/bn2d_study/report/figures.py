@@ -11,7 +11,8 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.transforms import blended_transform_factory
 
-from bn2d_study.analysis.summary import (
+from bn2d_study.plots.descent_path import draw_descent_path
+from bn2d_study.report.summary import (
     LANDSCAPE_KEYS,
     SettingSummary,
     SweepGroup,
@@ -19,7 +20,6 @@ from bn2d_study.analysis.summary import (
     format_value,
     mean_curve,
 )
-from bn2d_study.plots.descent_path import draw_descent_path
 
 
 def spans_decades(values: Sequence[float], factor: float) -> bool:

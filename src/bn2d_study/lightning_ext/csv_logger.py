@@ -12,7 +12,7 @@ from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.loggers import CSVLogger
 from lightning.pytorch.loggers.csv_logs import ExperimentWriter
 
-from bn2d_study.run_folder import keep_csv_rows, rows_before_epoch
+from bn2d_study.run_folder.files import keep_csv_rows, rows_before_epoch
 from bn2d_study.utils.atomic_write import atomic_write_text
 
 

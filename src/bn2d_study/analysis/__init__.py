@@ -1,1 +1,0 @@
-"""Figures and numbers computed from finished runs."""

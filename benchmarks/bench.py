@@ -42,20 +42,22 @@ import tempfile
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import cache
 from pathlib import Path
 from typing import Any
 
 import torch
+from hydra.utils import instantiate
 from lightning import Callback, LightningModule, Trainer, seed_everything
+from omegaconf import DictConfig, OmegaConf
 from torch import Tensor, nn
 
 from bn2d_study.config.compose import train_config_composer
 from bn2d_study.data.archive import DataSpec, ImageSplits
-from bn2d_study.data.dhcd import DHCD_URL, TEST_IMAGES_PER_CLASS, TRAIN_IMAGES_PER_CLASS
+from bn2d_study.data.dhcd import TEST_IMAGES_PER_CLASS, TRAIN_IMAGES_PER_CLASS
 from bn2d_study.data.source import prepare_images
 from bn2d_study.lightning_ext import hook_dispatch
-from bn2d_study.lightning_ext.hook_dispatch import FastHookName, NullProfiler
-from bn2d_study.models.cnn import build_cnn
+from bn2d_study.lightning_ext.profiler import NullProfiler
 from bn2d_study.training import train
 from bn2d_study.utils.atomic_write import atomic_write_text
 
@@ -134,6 +136,20 @@ def ratio(fast: VariantResult, reference: VariantResult) -> tuple[float, list[fl
 # --- (a), (b): the plain loop -----------------------------------------------------------------
 
 
+@cache
+def default_config() -> DictConfig:
+    """The default config, resolved (the study's network and data settings)."""
+    with train_config_composer() as compose:
+        cfg = compose([], Path(tempfile.mkdtemp(prefix="bn2d-bench-config-")))
+        return OmegaConf.create(OmegaConf.to_container(cfg, resolve=True))
+
+
+def study_cnn(use_bn: bool, inplace_relu: bool = False) -> nn.Module:
+    """The study's CNN as `model/net=cnn` configures it; ReLU as the protocol writes it
+    (`nn.ReLU()`) unless `inplace_relu`."""
+    return instantiate(default_config().model.net, inplace_relu=inplace_relu)(use_batchnorm=use_bn)
+
+
 def device_tensors(
     images: Any, labels: Any, fmt: torch.memory_format, device: torch.device
 ) -> tuple[Tensor, Tensor]:
@@ -175,7 +191,7 @@ def plain_epochs(
     test_x, test_y = device_tensors(splits.test_images, splits.test_labels, fmt, device)
     batches = ShuffledBatches(train_x, train_y)
     seed_everything(SEED, verbose=False)
-    model = build_cnn(use_batchnorm=use_bn, inplace_relu=inplace_relu).to(device, memory_format=fmt)
+    model = study_cnn(use_bn, inplace_relu=inplace_relu).to(device, memory_format=fmt)
     optimizer = torch.optim.SGD(model.parameters(), lr=LEARNING_RATE)
     criterion = nn.CrossEntropyLoss()
     clock = time.perf_counter
@@ -338,7 +354,7 @@ def project_run(overrides: list[str], run_dir: Path, bench_callback: str) -> Any
 # --- Lightning's loop alone -----------------------------------------------------------------------
 
 
-class BareClassifier(FastHookName, LightningModule):
+class BareClassifier(LightningModule):
     """Bench only: the plain loop's network, loss and SGD in a LightningModule, and nothing else.
 
     No metrics and no logging; trained with no callbacks, loggers or checkpoints, its steps
@@ -348,7 +364,7 @@ class BareClassifier(FastHookName, LightningModule):
 
     def __init__(self, use_bn: bool, fmt: torch.memory_format) -> None:
         super().__init__()
-        self.net = build_cnn(use_batchnorm=use_bn).to(memory_format=fmt)
+        self.net = study_cnn(use_bn, inplace_relu=True).to(memory_format=fmt)
         self.criterion = nn.CrossEntropyLoss()
 
     def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> Tensor:
@@ -545,7 +561,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     archive = Path(args.archive).expanduser().absolute() if args.archive else None
     data_dir = args.data_dir.expanduser().absolute()
     spec = DataSpec(train_per_class=args.train_per_class, test_per_class=args.test_per_class)
-    splits = prepare_images(data_dir, archive, DHCD_URL, spec)
+    data = default_config().data
+    splits = prepare_images(data_dir, archive, data.url, spec, data.cache_name)
     data_overrides = [
         f"data.data_dir={data_dir}",
         f"data.train_per_class={args.train_per_class}",

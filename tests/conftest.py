@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 from helpers import make_dhcd_zip
+from helpers.components import default_config
 
 from bn2d_study.config.compose import TrainConfigComposer, train_config_composer
 from bn2d_study.config.resolvers import register_resolvers
@@ -18,6 +19,8 @@ from bn2d_study.config.schema import register_configs
 
 register_configs()
 register_resolvers()
+# The components' defaults, composed once, before any test opens a Hydra context of its own.
+default_config()
 
 
 @pytest.fixture(scope="session")

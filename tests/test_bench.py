@@ -16,6 +16,7 @@ from helpers import (
     TINY_SPEC,
     TINY_TEST_PER_CLASS,
     TINY_TRAIN_PER_CLASS,
+    cache_name,
     tiny_data_overrides,
 )
 
@@ -112,7 +113,7 @@ def test_step_timer_counts_whole_steps_after_the_first_epoch(
 
 
 def test_bare_lightning_loop_is_timed_like_the_project(tiny_archive: Path, tmp_path: Path) -> None:
-    splits = prepare_images(tmp_path / "data", tiny_archive, DHCD_URL, TINY_SPEC)
+    splits = prepare_images(tmp_path / "data", tiny_archive, DHCD_URL, TINY_SPEC, cache_name())
     times = bare_lightning_steps(splits, torch.device("cpu"), epochs=3)
     # 120 train images in batches of 32: 4 batches, 3 whole steps in each of epochs 1 and 2.
     assert times.steps == 6

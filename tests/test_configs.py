@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -15,10 +17,10 @@ from omegaconf import OmegaConf
 from bn2d_study.config.compose import TrainConfigComposer as Compose
 from bn2d_study.config.compose import find_config_dir
 from bn2d_study.config.resolvers import run_name, unique_id
-from bn2d_study.config.schema import model_node, validate_config
+from bn2d_study.config.schema import validate_config
 from bn2d_study.data import HindiDigitsDataModule
 from bn2d_study.errors import ConfigError
-from bn2d_study.lightning_ext.hook_dispatch import NullProfiler
+from bn2d_study.lightning_ext.profiler import NullProfiler
 from bn2d_study.models import DigitClassifier
 
 
@@ -45,7 +47,7 @@ def test_every_config_composes_validates_and_instantiates(
     validate_config(cfg)
     OmegaConf.to_yaml(cfg, resolve=True)  # every interpolation resolves
     assert isinstance(instantiate(cfg.data), HindiDigitsDataModule)
-    assert isinstance(instantiate(model_node(cfg)), DigitClassifier)
+    assert isinstance(instantiate(cfg.model), DigitClassifier)
     callbacks = [instantiate(c) for c in cfg.callbacks.values() if c is not None]
     loggers = [instantiate(c) for c in cfg.logger.values() if c is not None]
     assert callbacks and loggers
@@ -103,6 +105,8 @@ def test_logger_all_adds_offline_wandb(compose_train_config: Compose, tmp_path: 
         ("data.bogus=1", "data.bogus"),
         ("trainer.max_epoch=3", "trainer.max_epoch"),
         ("data.batch_size=many", "data.batch_size"),
+        # A key of the old layout: the network's options moved under model.net.
+        ("model.filters=8", "model.filters"),
     ],
 )
 def test_schema_rejects_wrong_types_and_unknown_keys(
@@ -121,7 +125,6 @@ def test_schema_rejects_wrong_types_and_unknown_keys(
         ("data.val_fraction=-0.1", "data.val_fraction"),
         ("data.archive=/no/such/dhcd.zip", "data.archive"),
         ("model.net.kernel_size=4", "model.net.kernel_size"),
-        ("model.filters=8", "model.filters"),
         ("model.net.filters=0", "model.net.filters"),
         ("trainer.max_epochs=0", "trainer.max_epochs"),
         ("callbacks.sampled_weights.indices=[[3,4,1,0]]", "callbacks.sampled_weights.indices"),
@@ -175,3 +178,20 @@ def test_configs_are_found_whatever_the_install(
     monkeypatch.setenv("BN2D_CONFIG_DIR", str(tmp_path / "nowhere"))
     monkeypatch.setenv("PROJECT_ROOT", str(copy.parent))
     assert find_config_dir() == copy  # train.py's PROJECT_ROOT
+
+
+def test_validation_loads_neither_torch_nor_lightning(tmp_path: Path) -> None:
+    """Each wing's options are read without importing torch or Lightning: a bad value stops a
+    run before those load (seconds)."""
+    script = (
+        "import sys\n"
+        "from bn2d_study.config.compose import train_config_composer\n"
+        "from bn2d_study.config.schema import validate_config\n"
+        "with train_config_composer() as compose:\n"
+        f"    cfg = compose(['callbacks=landscape'], output_dir={str(tmp_path)!r})\n"
+        "    validate_config(cfg)\n"
+        "print(sorted(m for m in ('torch', 'lightning') if m in sys.modules))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.strip().endswith("[]")

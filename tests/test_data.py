@@ -17,6 +17,7 @@ from helpers import (
     TINY_TEST_PER_CLASS,
     TINY_TRAIN_PER_CLASS,
     UNREACHABLE_URL,
+    cache_name,
     make_class_folders,
     make_dhcd_zip,
     make_tiny_datamodule,
@@ -28,7 +29,7 @@ from torchvision import datasets, transforms
 from bn2d_study.data import cache as cache_module
 from bn2d_study.data.archive import DataSpec, read_image_folders
 from bn2d_study.data.dhcd import DHCD_URL
-from bn2d_study.data.source import CACHE_FILE_NAME, prepare_images
+from bn2d_study.data.source import prepare_images
 from bn2d_study.errors import ConfigError, DatasetUnavailableError
 
 
@@ -89,7 +90,7 @@ def test_other_members_are_ignored(tmp_path: Path) -> None:
 def test_cache_is_built_once_and_reused(tiny_archive: Path, tmp_path: Path) -> None:
     dm = make_tiny_datamodule(tiny_archive, tmp_path)
     dm.prepare_data()
-    cache = tmp_path / CACHE_FILE_NAME
+    cache = tmp_path / cache_name()
     assert cache.is_file()
     stamp = cache.stat().st_mtime_ns
     # With a valid cache the archive is no longer needed, and the cache is not rewritten.
@@ -99,18 +100,18 @@ def test_cache_is_built_once_and_reused(tiny_archive: Path, tmp_path: Path) -> N
     assert cache.stat().st_mtime_ns == stamp
     assert len(dm2.train_set) + len(dm2.val_set) == 10 * TINY_TRAIN_PER_CLASS
     assert sorted(p.name for p in tmp_path.iterdir()) == [
-        CACHE_FILE_NAME,
-        CACHE_FILE_NAME + ".lock",
+        cache_name(),
+        cache_name() + ".lock",
     ]
 
 
 def test_corrupt_cache_is_rebuilt_with_a_warning_naming_it(
     tiny_archive: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    cache = tmp_path / CACHE_FILE_NAME
+    cache = tmp_path / cache_name()
     cache.write_bytes(b"not a cache")
     with caplog.at_level(logging.WARNING):
-        splits = prepare_images(tmp_path, tiny_archive, UNREACHABLE_URL, TINY_SPEC)
+        splits = prepare_images(tmp_path, tiny_archive, UNREACHABLE_URL, TINY_SPEC, cache_name())
     assert len(splits.test_labels) == 10 * TINY_TEST_PER_CLASS
     assert cache_module.read_cache(cache, TINY_SPEC) is not None
     assert f"The data cache {cache} is unusable: it cannot be read" in caplog.text
@@ -119,15 +120,15 @@ def test_corrupt_cache_is_rebuilt_with_a_warning_naming_it(
 def test_cache_with_wrong_checksum_is_rejected_then_rebuilt_with_a_warning(
     tiny_archive: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    prepare_images(tmp_path, tiny_archive, UNREACHABLE_URL, TINY_SPEC)
-    cache = tmp_path / CACHE_FILE_NAME
+    prepare_images(tmp_path, tiny_archive, UNREACHABLE_URL, TINY_SPEC, cache_name())
+    cache = tmp_path / cache_name()
     payload = torch.load(cache, weights_only=True)
     payload["train_images"][0, 0, 0] ^= 1
     torch.save(payload, cache)
     with pytest.raises(cache_module.UnusableCacheError, match="checksum"):
         cache_module.read_cache(cache, TINY_SPEC)
     with caplog.at_level(logging.WARNING):
-        prepare_images(tmp_path, tiny_archive, UNREACHABLE_URL, TINY_SPEC)
+        prepare_images(tmp_path, tiny_archive, UNREACHABLE_URL, TINY_SPEC, cache_name())
     assert f"The data cache {cache} is unusable: it fails its sha256 checksum" in caplog.text
     assert cache_module.read_cache(cache, TINY_SPEC) is not None
 
@@ -137,11 +138,11 @@ def test_cache_and_its_lock_are_readable_as_the_umask_allows(
 ) -> None:
     previous = os.umask(0o002)  # a group-shared data folder on a cluster
     try:
-        prepare_images(tmp_path, tiny_archive, UNREACHABLE_URL, TINY_SPEC)
+        prepare_images(tmp_path, tiny_archive, UNREACHABLE_URL, TINY_SPEC, cache_name())
     finally:
         os.umask(previous)
-    assert stat.S_IMODE((tmp_path / CACHE_FILE_NAME).stat().st_mode) == 0o664
-    assert stat.S_IMODE((tmp_path / (CACHE_FILE_NAME + ".lock")).stat().st_mode) == 0o664
+    assert stat.S_IMODE((tmp_path / cache_name()).stat().st_mode) == 0o664
+    assert stat.S_IMODE((tmp_path / (cache_name() + ".lock")).stat().st_mode) == 0o664
 
 
 def test_interrupted_cache_write_leaves_nothing(
@@ -153,7 +154,7 @@ def test_interrupted_cache_write_leaves_nothing(
 
     monkeypatch.setattr(cache_module.torch, "save", save_half_then_die)
     with pytest.raises(KeyboardInterrupt):
-        prepare_images(tmp_path, tiny_archive, UNREACHABLE_URL, TINY_SPEC)
+        prepare_images(tmp_path, tiny_archive, UNREACHABLE_URL, TINY_SPEC, cache_name())
     assert [p.name for p in tmp_path.iterdir() if not p.name.endswith(".lock")] == []
 
 
@@ -192,13 +193,13 @@ def test_corrupt_or_incomplete_archive(tiny_archive: Path, tmp_path: Path, damag
     message = str(error.value)
     assert "data.archive" in message and "corrupt or incomplete" in message
     assert DHCD_URL in message
-    assert not (data_dir / CACHE_FILE_NAME).exists()
+    assert not (data_dir / cache_name()).exists()
     assert [p for p in data_dir.iterdir() if not p.name.endswith(".lock")] == []
 
 
 def _prepare_in_process(args: tuple[str, str]) -> str:
     archive, data_dir = args
-    splits = prepare_images(Path(data_dir), Path(archive), UNREACHABLE_URL, TINY_SPEC)
+    splits = prepare_images(Path(data_dir), Path(archive), UNREACHABLE_URL, TINY_SPEC, cache_name())
     return str(splits.train_images.sum())
 
 
@@ -207,7 +208,7 @@ def test_two_prepares_at_once_build_one_valid_cache(tiny_archive: Path, tmp_path
     with context.Pool(2) as pool:
         sums = pool.map(_prepare_in_process, [(str(tiny_archive), str(tmp_path))] * 2)
     assert sums[0] == sums[1]
-    splits = cache_module.read_cache(tmp_path / CACHE_FILE_NAME, TINY_SPEC)
+    splits = cache_module.read_cache(tmp_path / cache_name(), TINY_SPEC)
     assert splits is not None and str(splits.train_images.sum()) == sums[0]
     assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
 
@@ -302,9 +303,9 @@ def test_a_data_set_with_other_classes_than_num_classes_is_one_clear_error(
 def test_a_cache_of_other_classes_is_rebuilt_not_used(
     tiny_archive: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    prepare_images(tmp_path, tiny_archive, UNREACHABLE_URL, TINY_SPEC)
+    prepare_images(tmp_path, tiny_archive, UNREACHABLE_URL, TINY_SPEC, cache_name())
     fewer = DataSpec("digit_[0-4]", 32, TINY_TRAIN_PER_CLASS, TINY_TEST_PER_CLASS)
     with caplog.at_level(logging.WARNING):
-        splits = prepare_images(tmp_path, tiny_archive, UNREACHABLE_URL, fewer)
+        splits = prepare_images(tmp_path, tiny_archive, UNREACHABLE_URL, fewer, cache_name())
     assert splits.classes == tuple(f"digit_{k}" for k in range(5))
     assert "it holds classes 'digit_[0-9]', not 'digit_[0-4]' (data.classes)" in caplog.text

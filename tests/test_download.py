@@ -10,9 +10,8 @@ from functools import partial
 from pathlib import Path
 
 import pytest
-from helpers import make_tiny_datamodule
+from helpers import cache_name, make_tiny_datamodule
 
-from bn2d_study.data.source import CACHE_FILE_NAME
 from bn2d_study.errors import DatasetUnavailableError
 
 OFFICIAL_NAME = "devanagari+handwritten+character+dataset.zip"
@@ -57,7 +56,7 @@ def test_download_then_extract_the_wrapped_archive(served: str, tmp_path: Path) 
     dm.prepare_data()
     dm.setup()
     assert len(dm.test_set) == 40
-    assert (data_dir / OFFICIAL_NAME).is_file() and (data_dir / CACHE_FILE_NAME).is_file()
+    assert (data_dir / OFFICIAL_NAME).is_file() and (data_dir / cache_name()).is_file()
     assert not [p for p in data_dir.iterdir() if p.name.startswith(".download-")]
 
 
@@ -68,4 +67,4 @@ def test_interrupted_download_leaves_nothing(served: str, tmp_path: Path) -> Non
         DatasetUnavailableError, match=r"download from .*broken.zip is incomplete.*data\.archive"
     ):
         dm.prepare_data()
-    assert [p.name for p in data_dir.iterdir()] == [CACHE_FILE_NAME + ".lock"]
+    assert [p.name for p in data_dir.iterdir()] == [cache_name() + ".lock"]

@@ -8,11 +8,10 @@ from pathlib import Path
 
 import pytest
 import torch
-from helpers import make_tiny_datamodule, read_metrics, tiny_trainer
+from helpers import make_classifier, make_tiny_datamodule, read_metrics, tiny_trainer
 from lightning import Callback, LightningModule, Trainer
 
 from bn2d_study.callbacks import EpochTimer
-from bn2d_study.models import DigitClassifier
 
 VALIDATION_PAUSE_S = 1.0
 
@@ -26,7 +25,7 @@ class SlowValidation(Callback):
 
 def test_epoch_times_exclude_validation_and_add_up(tiny_archive: Path, tmp_path: Path) -> None:
     dm = make_tiny_datamodule(tiny_archive, tmp_path / "data")
-    model = DigitClassifier(optimizer=partial(torch.optim.SGD, lr=0.01))
+    model = make_classifier(optimizer=partial(torch.optim.SGD, lr=0.01))
     started = time.perf_counter()
     trainer = tiny_trainer(tmp_path, callbacks=[EpochTimer(), SlowValidation()])
     trainer.fit(model, datamodule=dm)

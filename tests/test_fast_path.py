@@ -7,13 +7,12 @@ from pathlib import Path
 
 import pytest
 import torch
-from helpers import make_tiny_datamodule, read_metrics, tiny_trainer
+from helpers import make_classifier, make_tiny_datamodule, read_metrics, tiny_trainer
 from lightning import seed_everything
 from torch.utils.data import DataLoader
 
 from bn2d_study.data import HindiDigitsDataModule
 from bn2d_study.data.device_batches import DeviceBatches
-from bn2d_study.models import DigitClassifier
 
 
 def draw_epochs(dm: HindiDigitsDataModule, epochs: int) -> list[list[torch.Tensor]]:
@@ -72,7 +71,7 @@ def fit(archive: Path, tmp_path: Path, resident: bool) -> tuple[dict, list[dict[
         archive, tmp_path / "data", batch_size=16, val_fraction=0.25, device_resident=resident
     )
     seed_everything(5)
-    model = DigitClassifier(optimizer=partial(torch.optim.SGD, lr=0.05), use_batchnorm=True)
+    model = make_classifier(optimizer=partial(torch.optim.SGD, lr=0.05), use_batchnorm=True)
     trainer = tiny_trainer(tmp_path / f"run-{resident}", max_epochs=3, deterministic=True)
     trainer.fit(model, datamodule=dm)
     return model.state_dict(), read_metrics(tmp_path / f"run-{resident}")
@@ -93,9 +92,9 @@ def test_training_on_the_fast_path_equals_the_normal_path(
 
 def test_channels_last_gives_the_same_logits() -> None:
     seed_everything(0)
-    plain = DigitClassifier(optimizer=partial(torch.optim.SGD, lr=0.1))
+    plain = make_classifier(optimizer=partial(torch.optim.SGD, lr=0.1))
     seed_everything(0)
-    nhwc = DigitClassifier(optimizer=partial(torch.optim.SGD, lr=0.1), channels_last=True)
+    nhwc = make_classifier(optimizer=partial(torch.optim.SGD, lr=0.1), channels_last=True)
     images = torch.rand(8, 1, 32, 32)
     assert nhwc.net[0].weight.is_contiguous(memory_format=torch.channels_last)
     torch.testing.assert_close(plain(images), nhwc(images))
@@ -104,8 +103,8 @@ def test_channels_last_gives_the_same_logits() -> None:
 @pytest.mark.slow
 def test_compiled_network_keeps_parameter_names_and_outputs() -> None:
     seed_everything(0)
-    compiled = DigitClassifier(optimizer=partial(torch.optim.SGD, lr=0.1), compile=True)
-    plain = DigitClassifier(optimizer=partial(torch.optim.SGD, lr=0.1))
+    compiled = make_classifier(optimizer=partial(torch.optim.SGD, lr=0.1), compile=True)
+    plain = make_classifier(optimizer=partial(torch.optim.SGD, lr=0.1))
     plain.load_state_dict(compiled.state_dict())  # same names: checkpoints interchangeable
     images = torch.rand(8, 1, 32, 32)
     torch.testing.assert_close(compiled(images), plain(images), rtol=1e-4, atol=1e-5)

@@ -13,14 +13,13 @@ from typing import Any
 
 import pytest
 import torch
-from helpers import make_tiny_datamodule
+from helpers import make_classifier, make_tiny_datamodule
 from lightning import Callback, LightningModule, Trainer, seed_everything
 from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.profilers import PassThroughProfiler
 from lightning.pytorch.trainer import call
 
 from bn2d_study.lightning_ext import hook_dispatch
-from bn2d_study.models import DigitClassifier
 
 # The exact Lightning 2.6.6 functions the replacements were written against. If an upgrade
 # changes one, compare it with its replacement in hook_dispatch.py, adapt the replacement,
@@ -44,12 +43,11 @@ def test_the_replaced_lightning_functions_are_the_ones_they_were_written_for() -
     for name, function in hook_dispatch.ORIGINALS.items():
         digest = hashlib.sha256(inspect.getsource(function).encode()).hexdigest()[:16]
         assert digest == SOURCE_SHA256[name], (
-            f"Lightning's {name} changed: check its replacement in hook_dispatch.py"
+            f"Lightning's {name} changed, so the opt-in patch src/bn2d_study/lightning_ext/"
+            f"hook_dispatch.py may no longer do what Lightning does: run with "
+            f"trainer_speedups=false (the default; speed=fast sets it true) until the patch is "
+            f"compared with the new function, adapted, and its hash recorded here"
         )
-    # FastHookName stores the attribute Lightning sets around every hook call.
-    assert "pl_module._current_fx_name = hook_name" in inspect.getsource(
-        hook_dispatch.ORIGINALS["_call_lightning_module_hook"]
-    )
 
 
 def test_install_replaces_and_uninstall_restores() -> None:
@@ -98,7 +96,7 @@ def fit(tmp_path: Path, archive: Path, speedups: bool) -> tuple[list[Any], dict[
     hook_dispatch.install() if speedups else hook_dispatch.uninstall()
     recorder, profiler = RecordsEveryHook(), CountingProfiler()
     seed_everything(4)
-    model = DigitClassifier(optimizer=partial(torch.optim.SGD, lr=0.05), use_batchnorm=True)
+    model = make_classifier(optimizer=partial(torch.optim.SGD, lr=0.05), use_batchnorm=True)
     trainer = Trainer(
         max_epochs=2,
         accelerator="cpu",
@@ -132,7 +130,7 @@ def test_a_real_profiler_gets_every_hook_as_before(tiny_archive: Path, tmp_path:
     trainer = Trainer(max_epochs=1, accelerator="cpu", logger=False, profiler="simple")
     assert not hook_dispatch._profiles_nothing(trainer)  # Lightning's own functions run
     seed_everything(0)
-    model = DigitClassifier(optimizer=partial(torch.optim.SGD, lr=0.05))
+    model = make_classifier(optimizer=partial(torch.optim.SGD, lr=0.05))
     trainer.fit(model, datamodule=make_tiny_datamodule(tiny_archive, tmp_path / "data"))
     actions = trainer.profiler.recorded_durations  # type: ignore[attr-defined]
     assert any(name.startswith("[Callback]") for name in actions)
@@ -142,7 +140,7 @@ def test_a_real_profiler_gets_every_hook_as_before(tiny_archive: Path, tmp_path:
 
 def test_signature_lookups_are_remembered_and_equal_lightnings() -> None:
     original = hook_dispatch.ORIGINALS["is_param_in_hook_signature"]
-    model = DigitClassifier(optimizer=partial(torch.optim.SGD, lr=0.05))
+    model = make_classifier(optimizer=partial(torch.optim.SGD, lr=0.05))
     for fx, param, kwargs in [
         (model.training_step, "batch_idx", {"min_args": 2}),
         (model.validation_step, "dataloader_idx", {}),
@@ -154,7 +152,7 @@ def test_signature_lookups_are_remembered_and_equal_lightnings() -> None:
 
 
 def test_fast_hook_name_is_a_plain_attribute() -> None:
-    model = DigitClassifier(optimizer=partial(torch.optim.SGD, lr=0.05))
+    model = make_classifier(optimizer=partial(torch.optim.SGD, lr=0.05))
     model._current_fx_name = "training_step"
     assert vars(model)["_current_fx_name"] == "training_step"
     model.extra = torch.nn.Linear(1, 1)  # other attributes still go through nn.Module

@@ -7,10 +7,11 @@ from pathlib import Path
 
 import pytest
 import torch
-from helpers import make_tiny_datamodule, read_metrics, tiny_trainer
+from helpers import make_callback, make_classifier, make_tiny_datamodule, read_metrics, tiny_trainer
 from lightning import Callback, LightningModule, seed_everything
 
-from bn2d_study.callbacks import LossLandscapeProbe
+from bn2d_study.config.compose import TrainConfigComposer as Compose
+from bn2d_study.config.schema import validate_config
 from bn2d_study.errors import ConfigError
 from bn2d_study.models import DigitClassifier
 
@@ -20,7 +21,7 @@ def train_briefly(
 ) -> DigitClassifier:
     dm = make_tiny_datamodule(archive, tmp_path / "data", batch_size=16)
     seed_everything(11)
-    model = DigitClassifier(
+    model = make_classifier(
         optimizer=partial(torch.optim.SGD, lr=0.05), use_batchnorm=use_batchnorm
     )
     trainer = tiny_trainer(tmp_path, callbacks=callbacks, deterministic=True)
@@ -33,7 +34,7 @@ def test_probed_training_is_identical_to_unprobed(
     tiny_archive: Path, tmp_path: Path, use_batchnorm: bool
 ) -> None:
     plain = train_briefly(tiny_archive, tmp_path / "plain", use_batchnorm)
-    probe = LossLandscapeProbe(every_n_steps=2, step_sizes=[0.1, 0.5])
+    probe = make_callback("loss_landscape", every_n_steps=2, step_sizes=[0.1, 0.5])
     probed = train_briefly(tiny_archive, tmp_path / "probed", use_batchnorm, probe)
     plain_state, probed_state = plain.state_dict(), probed.state_dict()
     assert plain_state.keys() == probed_state.keys()
@@ -67,7 +68,7 @@ def test_measures_follow_their_definitions_on_a_quadratic(tmp_path: Path) -> Non
 
     module = Quadratic()
     module.w.grad = torch.tensor([3.0 * 2.0])
-    measures = LossLandscapeProbe(step_sizes=[0.1, 0.2]).measure(module, (None, None))
+    measures = make_callback("loss_landscape", step_sizes=[0.1, 0.2]).measure(module, (None, None))
     assert measures["beta_smoothness"] == pytest.approx(3.0)
     assert measures["grad_change"] == pytest.approx(3.0 * 0.2 * 6.0)
     # w - eta * g = 2, 1.4, 0.8: losses 6.0, 2.94, 0.96
@@ -75,8 +76,16 @@ def test_measures_follow_their_definitions_on_a_quadratic(tmp_path: Path) -> Non
     assert module.w.item() == 2.0
 
 
-def test_bad_settings_name_the_key() -> None:
-    with pytest.raises(ConfigError, match="every_n_steps"):
-        LossLandscapeProbe(every_n_steps=0)
-    with pytest.raises(ConfigError, match="step_sizes"):
-        LossLandscapeProbe(step_sizes=[])
+@pytest.mark.parametrize(
+    ("override", "key"),
+    [
+        ("callbacks.loss_landscape.every_n_steps=0", "callbacks.loss_landscape.every_n_steps"),
+        ("callbacks.loss_landscape.step_sizes=[]", "callbacks.loss_landscape.step_sizes"),
+    ],
+)
+def test_bad_settings_name_the_key_before_anything_is_built(
+    compose_train_config: Compose, tmp_path: Path, override: str, key: str
+) -> None:
+    cfg = compose_train_config(["callbacks=landscape", override], output_dir=tmp_path)
+    with pytest.raises(ConfigError, match=rf"^{key}="):
+        validate_config(cfg)

@@ -8,12 +8,16 @@ from pathlib import Path
 
 import pytest
 import torch
-from helpers import make_tiny_datamodule, read_metrics, tiny_trainer
+from helpers import (
+    make_callback,
+    make_classifier,
+    make_cnn,
+    make_tiny_datamodule,
+    read_metrics,
+    tiny_trainer,
+)
 from lightning import seed_everything
 from torch import nn
-
-from bn2d_study.callbacks import SampledWeightsLogger
-from bn2d_study.models import DigitClassifier, build_cnn
 
 
 def protocol_sequential(use_batchnorm: bool) -> nn.Sequential:
@@ -38,7 +42,7 @@ def test_builder_matches_protocol_layers_and_initial_weights(use_batchnorm: bool
     torch.manual_seed(5842)
     expected = protocol_sequential(use_batchnorm)
     torch.manual_seed(5842)
-    built = build_cnn(use_batchnorm=use_batchnorm, inplace_relu=False)
+    built = make_cnn(use_batchnorm=use_batchnorm, inplace_relu=False)
     assert [repr(m) for m in built] == [repr(m) for m in expected]
     expected_state, built_state = expected.state_dict(), built.state_dict()
     assert list(built_state) == list(expected_state)
@@ -46,7 +50,7 @@ def test_builder_matches_protocol_layers_and_initial_weights(use_batchnorm: bool
         assert torch.equal(built_state[name], tensor), name
     # The module wraps the same network with the same draws.
     torch.manual_seed(5842)
-    module = DigitClassifier(
+    module = make_classifier(
         optimizer=partial(torch.optim.SGD, lr=0.001), use_batchnorm=use_batchnorm
     )
     for name, tensor in expected_state.items():
@@ -66,7 +70,7 @@ def test_inplace_relu_trains_to_the_same_weights_bit_for_bit(
     trained = {}
     for inplace in (False, True):
         torch.manual_seed(5842)
-        net = build_cnn(use_batchnorm=use_batchnorm, inplace_relu=inplace).to(memory_format=fmt)
+        net = make_cnn(use_batchnorm=use_batchnorm, inplace_relu=inplace).to(memory_format=fmt)
         assert all(m.inplace == inplace for m in net if isinstance(m, nn.ReLU))
         optimizer = torch.optim.SGD(net.parameters(), lr=0.1)
         losses = []
@@ -82,12 +86,12 @@ def test_inplace_relu_trains_to_the_same_weights_bit_for_bit(
     for name, tensor in state_out.items():
         assert torch.equal(state_in[name], tensor), name
     torch.manual_seed(5842)
-    initial = build_cnn(use_batchnorm=use_batchnorm).state_dict()["0.weight"]
+    initial = make_cnn(use_batchnorm=use_batchnorm).state_dict()["0.weight"]
     assert not torch.equal(state_in["0.weight"], initial)  # it trained
 
 
 def test_builder_options_shape_the_network() -> None:
-    net = build_cnn(use_batchnorm=True, conv_layers=2, filters=8, kernel_size=5, pool_size=4)
+    net = make_cnn(use_batchnorm=True, conv_layers=2, filters=8, kernel_size=5, pool_size=4)
     convs = [m for m in net if isinstance(m, nn.Conv2d)]
     assert len(convs) == 2 and convs[0].kernel_size == (5, 5) and convs[1].out_channels == 8
     assert sum(isinstance(m, nn.BatchNorm2d) for m in net) == 2
@@ -99,8 +103,8 @@ def test_train_loss_is_the_plain_mean_of_batch_losses(tiny_archive: Path, tmp_pa
     # 120 train images in batches of 50: the last batch has 20, and still counts as one.
     dm = make_tiny_datamodule(tiny_archive, tmp_path / "data", batch_size=50, val_fraction=0.0)
     seed_everything(1)
-    model = DigitClassifier(optimizer=partial(torch.optim.SGD, lr=0.01), use_batchnorm=True)
-    recorder = SampledWeightsLogger(output_dir=str(tmp_path), every_step=True)
+    model = make_classifier(optimizer=partial(torch.optim.SGD, lr=0.01), use_batchnorm=True)
+    recorder = make_callback("sampled_weights", output_dir=str(tmp_path), every_step=True)
     trainer = tiny_trainer(tmp_path, callbacks=[recorder])
     trainer.fit(model, datamodule=dm)
     with recorder.csv_path.open() as handle:
@@ -126,7 +130,7 @@ def test_train_loss_is_the_plain_mean_of_batch_losses(tiny_archive: Path, tmp_pa
 
 
 def test_optimizer_and_scheduler_come_from_config() -> None:
-    model = DigitClassifier(
+    model = make_classifier(
         optimizer=partial(torch.optim.Adam, lr=0.01),
         scheduler=partial(torch.optim.lr_scheduler.StepLR, step_size=5),
     )
@@ -134,6 +138,6 @@ def test_optimizer_and_scheduler_come_from_config() -> None:
     assert isinstance(config["optimizer"], torch.optim.Adam)
     assert config["lr_scheduler"]["scheduler"].step_size == 5
     assert isinstance(
-        DigitClassifier(optimizer=partial(torch.optim.SGD, lr=0.1)).configure_optimizers(),
+        make_classifier(optimizer=partial(torch.optim.SGD, lr=0.1)).configure_optimizers(),
         torch.optim.SGD,
     )

@@ -9,18 +9,16 @@ from pathlib import Path
 
 import pytest
 import torch
-from helpers import PROJECT_ROOT, read_metrics
+from helpers import PROJECT_ROOT, configured, read_metrics
 from torch.utils.data import DataLoader
 from torchvision import datasets, transforms
-
-from bn2d_study.data import HindiDigitsDataModule
 
 
 @pytest.fixture(scope="session")
 def real_data_dir(real_archive: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A cache folder built once from the real archive for this test session."""
     data_dir = tmp_path_factory.mktemp("real-data")
-    HindiDigitsDataModule(data_dir=str(data_dir), archive=str(real_archive)).prepare_data()
+    configured("data", data_dir=str(data_dir), archive=str(real_archive)).prepare_data()
     return data_dir
 
 
@@ -34,7 +32,7 @@ def extracted_train(real_archive: Path, tmp_path_factory: pytest.TempPathFactory
 
 
 def test_real_archive_has_17000_train_and_3000_test_images(real_data_dir: Path) -> None:
-    dm = HindiDigitsDataModule(data_dir=str(real_data_dir), val_fraction=0.0)
+    dm = configured("data", data_dir=str(real_data_dir), val_fraction=0.0)
     dm.setup()
     assert len(dm.train_set) == 17000 and len(dm.test_set) == 3000
     assert torch.bincount(dm.train_set.labels).tolist() == [1700] * 10
@@ -54,7 +52,7 @@ def test_first_shuffled_batch_equals_imagefolder_dataloader(
     torch.manual_seed(seed)
     expected_x, expected_y = next(iter(DataLoader(folder, batch_size=32, shuffle=True)))
 
-    dm = HindiDigitsDataModule(data_dir=str(real_data_dir), val_fraction=0.0, batch_size=32)
+    dm = configured("data", data_dir=str(real_data_dir), val_fraction=0.0, batch_size=32)
     dm.setup()
     torch.manual_seed(seed)
     x, y = next(iter(dm.train_dataloader()))

@@ -8,14 +8,13 @@ from pathlib import Path
 
 import pytest
 import torch
-from helpers import make_tiny_datamodule, read_metrics, tiny_trainer
+from helpers import make_callback, make_classifier, make_tiny_datamodule, read_metrics, tiny_trainer
 from lightning import Callback, LightningModule, Trainer, seed_everything
 from PIL import Image
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from bn2d_study.callbacks import SampledWeightsLogger
 from bn2d_study.errors import ConfigError
-from bn2d_study.models import DigitClassifier
 
 
 class WeightSnapshots(Callback):
@@ -31,7 +30,7 @@ class WeightSnapshots(Callback):
 def fit(tmp_path: Path, archive: Path, recorder: SampledWeightsLogger, *extra: Callback) -> Trainer:
     dm = make_tiny_datamodule(archive, tmp_path / "data", batch_size=32)
     seed_everything(3)
-    model = DigitClassifier(optimizer=partial(torch.optim.SGD, lr=0.05), use_batchnorm=True)
+    model = make_classifier(optimizer=partial(torch.optim.SGD, lr=0.05), use_batchnorm=True)
     trainer = tiny_trainer(tmp_path, max_epochs=3, callbacks=[recorder, *extra], tensorboard=True)
     trainer.fit(model, datamodule=dm)
     return trainer
@@ -40,7 +39,7 @@ def fit(tmp_path: Path, archive: Path, recorder: SampledWeightsLogger, *extra: C
 def test_records_equal_the_layer_weights_and_files_are_written(
     tiny_archive: Path, tmp_path: Path
 ) -> None:
-    recorder = SampledWeightsLogger(output_dir=str(tmp_path))
+    recorder = make_callback("sampled_weights", output_dir=str(tmp_path))
     snapshots = WeightSnapshots()
     trainer = fit(tmp_path, tiny_archive, recorder, snapshots)
     assert recorder.layer_name == "net.6"  # the last Conv2d of the BN model
@@ -69,7 +68,7 @@ def test_records_equal_the_layer_weights_and_files_are_written(
 
 
 def test_every_step_records_each_training_step(tiny_archive: Path, tmp_path: Path) -> None:
-    recorder = SampledWeightsLogger(output_dir=str(tmp_path), every_step=True)
+    recorder = make_callback("sampled_weights", output_dir=str(tmp_path), every_step=True)
     fit(tmp_path, tiny_archive, recorder)
     with recorder.csv_path.open() as handle:
         rows = list(csv.DictReader(handle))
@@ -94,15 +93,20 @@ def test_every_step_records_each_training_step(tiny_archive: Path, tmp_path: Pat
 def test_bad_indices_or_layer_fail_at_setup(
     tiny_archive: Path, tmp_path: Path, indices: list[list[int]], layer: str | None, match: str
 ) -> None:
-    recorder = SampledWeightsLogger(output_dir=str(tmp_path), indices=indices, layer=layer)
+    recorder = make_callback(
+        "sampled_weights", output_dir=str(tmp_path), indices=indices, layer=layer
+    )
     with pytest.raises(ConfigError, match=match):
         fit(tmp_path, tiny_archive, recorder)
     assert not recorder.csv_path.exists()
 
 
 def test_a_named_layer_is_sampled(tiny_archive: Path, tmp_path: Path) -> None:
-    recorder = SampledWeightsLogger(
-        output_dir=str(tmp_path), indices=[[0, 0, 0, 0], [15, 0, 2, 2]], layer="net.0"
+    recorder = make_callback(
+        "sampled_weights",
+        output_dir=str(tmp_path),
+        indices=[[0, 0, 0, 0], [15, 0, 2, 2]],
+        layer="net.0",
     )
     snapshots = WeightSnapshots()
     trainer = fit(tmp_path, tiny_archive, recorder, snapshots)

@@ -5,20 +5,24 @@ from __future__ import annotations
 import json
 import os
 import re
-from functools import partial
 from pathlib import Path
 from typing import Any
 
 import pytest
 import torch
 import yaml
-from helpers import finish, launch, make_tiny_datamodule, read_metrics, tiny_data_overrides
+from helpers import (
+    finish,
+    launch,
+    make_classifier,
+    make_tiny_datamodule,
+    read_metrics,
+    tiny_data_overrides,
+)
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 from tensorboard.backend.event_processing.plugin_event_multiplexer import EventMultiplexer
 from tensorboard.plugins.custom_scalar import layout_pb2
 from tensorboard.plugins.hparams import plugin_data_pb2
-
-from bn2d_study.models import DigitClassifier
 
 
 def sweep_on_tiny_data(
@@ -271,7 +275,7 @@ def test_ddp_multirun_gives_one_folder_per_job_and_metrics_over_all_processes(
         # Test accuracy logged by the two processes, each on its half of Test, is reduced to
         # the accuracy over all of Test: recompute it here from the final weights.
         checkpoint = torch.load(run / "checkpoints" / "last.ckpt", weights_only=True)
-        model = DigitClassifier(optimizer=partial(torch.optim.SGD, lr=0.001), use_batchnorm=False)
+        model = make_classifier(use_batchnorm=False)
         model.load_state_dict(checkpoint["state_dict"])
         model.eval()
         with torch.no_grad():

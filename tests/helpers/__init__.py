@@ -8,6 +8,7 @@ from helpers.archives import (
     make_class_folders,
     make_dhcd_zip,
 )
+from helpers.components import cache_name, configured, make_callback, make_classifier, make_cnn
 from helpers.runs import (
     PROJECT_ROOT,
     UNREACHABLE_URL,
@@ -26,10 +27,15 @@ __all__ = [
     "TINY_TEST_PER_CLASS",
     "TINY_TRAIN_PER_CLASS",
     "UNREACHABLE_URL",
+    "cache_name",
+    "configured",
     "fail",
     "finish",
     "launch",
+    "make_callback",
     "make_class_folders",
+    "make_classifier",
+    "make_cnn",
     "make_dhcd_zip",
     "make_tiny_datamodule",
     "read_metrics",

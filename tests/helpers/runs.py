@@ -10,6 +10,7 @@ from pathlib import Path
 
 from bn2d_study.data import HindiDigitsDataModule
 from helpers.archives import TINY_TEST_PER_CLASS, TINY_TRAIN_PER_CLASS
+from helpers.components import configured
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 UNREACHABLE_URL = "http://127.0.0.1:9/dhcd.zip"  # nothing listens on the discard port
@@ -25,8 +26,8 @@ def make_tiny_datamodule(
         "url": UNREACHABLE_URL,
     }
     settings.update(options)
-    return HindiDigitsDataModule(
-        data_dir=str(data_dir), archive=str(archive) if archive else None, **settings
+    return configured(
+        "data", data_dir=str(data_dir), archive=str(archive) if archive else None, **settings
     )
 
 

@@ -1,12 +1,8 @@
-"""Lightning callbacks of the study."""
+"""Lightning callbacks of the study; their options in `options`."""
 
-from bn2d_study.callbacks.divergence import DivergenceStop, TrainingDivergedError
-from bn2d_study.callbacks.epoch_timer import EpochTimer
-from bn2d_study.callbacks.interrupted_checkpoint import InterruptedCheckpoint
-from bn2d_study.callbacks.loss_landscape import LossLandscapeProbe
-from bn2d_study.callbacks.random_states import RandomStates
-from bn2d_study.callbacks.sampled_weights import SampledWeightsLogger
-from bn2d_study.callbacks.tensorboard_layout import TensorBoardLayout
+from __future__ import annotations
+
+from typing import Any
 
 __all__ = [
     "DivergenceStop",
@@ -18,3 +14,24 @@ __all__ = [
     "TensorBoardLayout",
     "TrainingDivergedError",
 ]
+
+_WHERE = {
+    "DivergenceStop": "divergence",
+    "TrainingDivergedError": "divergence",
+    "EpochTimer": "epoch_timer",
+    "InterruptedCheckpoint": "interrupted_checkpoint",
+    "LossLandscapeProbe": "loss_landscape",
+    "RandomStates": "random_states",
+    "SampledWeightsLogger": "sampled_weights",
+    "TensorBoardLayout": "tensorboard_layout",
+}
+
+
+def __getattr__(name: str) -> Any:
+    # The callbacks import Lightning; importing them on first use keeps `callbacks.options`
+    # (read by the config schema before anything is built) free of it.
+    if name in _WHERE:
+        from importlib import import_module
+
+        return getattr(import_module(f"bn2d_study.callbacks.{_WHERE[name]}"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

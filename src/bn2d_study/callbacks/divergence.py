@@ -8,10 +8,6 @@ import torch
 from lightning import Callback, LightningModule, Trainer
 from torch import Tensor
 
-from bn2d_study.config.schema import DivergenceConfig, defaults_of
-
-_DEFAULTS = defaults_of(DivergenceConfig)
-
 
 class TrainingDivergedError(Exception):
     """The train loss became NaN or infinite; the run is recorded as `diverged`."""
@@ -35,8 +31,7 @@ class DivergenceStop(Callback):
     later by raising `TrainingDivergedError`. Turn the check off with `callbacks.divergence=null`.
     """
 
-    def __init__(self, check_every_n_steps: int = _DEFAULTS["check_every_n_steps"]) -> None:
-        DivergenceConfig(check_every_n_steps=check_every_n_steps)  # the schema's check
+    def __init__(self, check_every_n_steps: int) -> None:
         self.check_every_n_steps = check_every_n_steps
         self._loss_sum: Tensor | None = None
 

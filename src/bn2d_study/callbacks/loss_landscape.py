@@ -10,10 +10,6 @@ import torch
 from lightning import Callback, LightningModule, Trainer
 from torch import Tensor, nn
 
-from bn2d_study.config.schema import LossLandscapeConfig, defaults_of
-
-_DEFAULTS = defaults_of(LossLandscapeConfig)
-
 
 def _norm(tensors: Sequence[Tensor]) -> float:
     return math.sqrt(sum(float(t.double().pow(2).sum()) for t in tensors))
@@ -46,10 +42,9 @@ class LossLandscapeProbe(Callback):
 
     def __init__(
         self,
-        every_n_steps: int = _DEFAULTS["every_n_steps"],
-        step_sizes: Sequence[float] = _DEFAULTS["step_sizes"],
+        every_n_steps: int,
+        step_sizes: Sequence[float],
     ) -> None:
-        LossLandscapeConfig(every_n_steps=every_n_steps, step_sizes=list(step_sizes))  # checks
         self.every_n_steps = every_n_steps
         self.step_sizes = [float(eta) for eta in step_sizes]
         self._batch: Any = None

@@ -12,7 +12,6 @@ from lightning.pytorch.loggers import TensorBoardLogger
 from lightning.pytorch.utilities import rank_zero_only
 from torch import Tensor, nn
 
-from bn2d_study.config.schema import SampledWeightsConfig, defaults_of
 from bn2d_study.errors import ConfigError
 from bn2d_study.run_folder.files import (
     SAMPLED_WEIGHTS_COLUMNS,
@@ -21,8 +20,6 @@ from bn2d_study.run_folder.files import (
     read_weight_path,
     rows_before_epoch,
 )
-
-_DEFAULTS = defaults_of(SampledWeightsConfig)
 
 
 class SampledWeightsLogger(Callback):
@@ -43,13 +40,10 @@ class SampledWeightsLogger(Callback):
     def __init__(
         self,
         output_dir: str,
-        indices: Sequence[Sequence[int]] = _DEFAULTS["indices"],
-        layer: str | None = _DEFAULTS["layer"],
-        every_step: bool = _DEFAULTS["every_step"],
+        indices: Sequence[Sequence[int]],
+        layer: str | None,
+        every_step: bool,
     ) -> None:
-        SampledWeightsConfig(  # the schema's checks
-            output_dir=output_dir, indices=[list(i) for i in indices], layer=layer
-        )
         self.output_dir = Path(output_dir)
         self.indices = [tuple(int(i) for i in index) for index in indices]
         self.layer = layer

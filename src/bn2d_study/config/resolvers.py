@@ -14,6 +14,7 @@ from hydra.types import RunMode
 from omegaconf import OmegaConf
 
 from bn2d_study.run_folder.keys import describes_the_run, parse_override
+from bn2d_study.study import reference
 
 _MAX_NAME_LENGTH = 120
 
@@ -120,5 +121,7 @@ def register_resolvers() -> None:
         OmegaConf.register_new_resolver("slurm_tasks_per_node", slurm_tasks_per_node)
     if not OmegaConf.has_resolver("slurm_nodes"):
         OmegaConf.register_new_resolver("slurm_nodes", slurm_nodes)
+    if not OmegaConf.has_resolver("study"):
+        OmegaConf.register_new_resolver("study", reference)
     if not OmegaConf.has_resolver("unique_id"):
         OmegaConf.register_new_resolver("unique_id", unique_id, use_cache=True)

@@ -9,15 +9,12 @@ import torch
 from lightning import LightningDataModule
 from torch.utils.data import DataLoader
 
-from bn2d_study.config.schema import DataConfig, defaults_of
 from bn2d_study.data.archive import DataSpec, ImageSplits
 from bn2d_study.data.device_batches import DeviceBatches
 from bn2d_study.data.in_memory import InMemoryDigits, balanced_order, batch_loader
 from bn2d_study.data.source import prepare_images
 from bn2d_study.errors import ConfigError
 
-# The options' defaults and checks are DataConfig's (config_schema.py): stated once.
-_DEFAULTS = defaults_of(DataConfig)
 
 
 class HindiDigitsDataModule(LightningDataModule):
@@ -50,22 +47,22 @@ class HindiDigitsDataModule(LightningDataModule):
 
     def __init__(
         self,
-        data_dir: str = _DEFAULTS["data_dir"],
-        archive: str | None = _DEFAULTS["archive"],
-        url: str = _DEFAULTS["url"],
-        batch_size: int = _DEFAULTS["batch_size"],
-        val_fraction: float = _DEFAULTS["val_fraction"],
-        split_seed: int = _DEFAULTS["split_seed"],
-        num_workers: int = _DEFAULTS["num_workers"],
-        pin_memory: bool = _DEFAULTS["pin_memory"],
-        normalize: bool = _DEFAULTS["normalize"],
-        classes: str = _DEFAULTS["classes"],
-        num_classes: int = _DEFAULTS["num_classes"],
-        image_size: int = _DEFAULTS["image_size"],
-        train_per_class: int | None = _DEFAULTS["train_per_class"],
-        test_per_class: int | None = _DEFAULTS["test_per_class"],
-        cache_name: str = _DEFAULTS["cache_name"],
-        device_resident: bool | str = _DEFAULTS["device_resident"],
+        data_dir: str,
+        archive: str | None,
+        url: str,
+        batch_size: int,
+        val_fraction: float,
+        split_seed: int,
+        num_workers: int,
+        pin_memory: bool,
+        normalize: bool,
+        classes: str,
+        num_classes: int,
+        image_size: int,
+        train_per_class: int | None,
+        test_per_class: int | None,
+        cache_name: str,
+        device_resident: bool | str,
     ) -> None:
         super().__init__()
         self.save_hyperparameters(logger=False)

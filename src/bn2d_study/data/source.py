@@ -12,14 +12,13 @@ from urllib.parse import urlparse
 from filelock import FileLock
 from torchvision.datasets.utils import download_url
 
-from bn2d_study.data.archive import DHCD_DIGITS, DataSpec, ImageSplits, read_image_folders
+from bn2d_study.data.archive import DataSpec, ImageSplits, read_image_folders
 from bn2d_study.data.cache import UnusableCacheError, read_cache, write_cache
 from bn2d_study.errors import DatasetUnavailableError
 from bn2d_study.utils.atomic_write import umask_file_mode
 
 log = logging.getLogger(__name__)
 
-CACHE_FILE_NAME = "dhcd-digits.pt"
 
 
 def download_archive(url: str, data_dir: Path) -> Path:
@@ -68,8 +67,8 @@ def prepare_images(
     data_dir: Path,
     archive: Path | None,
     url: str,
-    spec: DataSpec = DHCD_DIGITS,
-    cache_name: str = CACHE_FILE_NAME,
+    spec: DataSpec,
+    cache_name: str,
 ) -> ImageSplits:
     """Return the splits, building the cache `data_dir/cache_name` first if needed.
 

@@ -1,4 +1,6 @@
-"""Speed-ups that reach into Lightning's internals: all of them, in one place.
+"""The one patch of Lightning's private internals: a faster hook dispatch. Opt-in
+(`trainer_speedups=true`, part of `speed=fast`), since on whole runs it gains nothing measurable
+(docs/performance.md: `make bench`, variant f).
 
 Lightning calls its hooks through three functions of `lightning.pytorch.trainer.call`, about
 30 times per training step. Each call formats a log message and a profiler label (for a
@@ -12,18 +14,16 @@ measurements).
 order, but call a callback only if its class overrides the hook (Callback's hooks do
 nothing) and skip the label and the context manager when the profiler profiles nothing.
 With a real profiler (`trainer.profiler=simple`) Lightning's own functions run. `uninstall()`
-puts them back. `FastHookName`, a mixin for LightningModules, stores `_current_fx_name`
-without `nn.Module.__setattr__`'s checks, and `NullProfiler` (the default
-`trainer.profiler`) hands the loops one shared no-op context manager.
+puts them back.
 
-The switch is `trainer_speedups` (root config). `tests/test_hook_dispatch.py` checks
-the exact Lightning functions these stand in for, so a Lightning upgrade that changes them
-fails a test instead of silently changing behaviour.
+The switch is `trainer_speedups` (root config, false by default). `tests/test_hook_dispatch.py`
+checks the exact Lightning functions these stand in for, so a Lightning upgrade that changes
+them fails that test, whose message says to run with `trainer_speedups=false` until this module
+is adapted, instead of silently changing behaviour.
 """
 
 from __future__ import annotations
 
-from contextlib import AbstractContextManager, nullcontext
 from typing import Any
 
 from lightning.pytorch import Callback, LightningModule, Trainer
@@ -196,33 +196,3 @@ def installed() -> bool:
         for name, function in REPLACEMENTS.items()
         for module in _PATCHED_MODULES[name]
     )
-
-
-class FastHookName:
-    """A LightningModule mixin: `_current_fx_name` is stored as a plain attribute.
-
-    Lightning sets this string before and after each of the ~30 hook calls of a step;
-    `nn.Module.__setattr__` checks every value for parameters, buffers and submodules first.
-    """
-
-    def __setattr__(self, name: str, value: Any) -> None:
-        if name == "_current_fx_name":
-            object.__setattr__(self, name, value)
-        else:
-            super().__setattr__(name, value)
-
-
-_NO_OP = nullcontext()
-
-
-class NullProfiler(PassThroughProfiler):
-    """Profiles nothing, like Lightning's default `PassThroughProfiler`, but cheaper.
-
-    Lightning wraps its loops' steps in `profiler.profile(...)` too; the default profiler
-    answers with a fresh generator-based context manager each time, this one returns one
-    shared `nullcontext`. Set `trainer.profiler=simple` (or `advanced`, `pytorch`) to profile.
-    """
-
-    def profile(self, action_name: str) -> AbstractContextManager[None]:  # type: ignore[override]
-        """A context manager that does nothing."""
-        return _NO_OP

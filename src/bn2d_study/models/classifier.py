@@ -10,9 +10,6 @@ from lightning import LightningModule
 from torch import Tensor, nn
 from torchmetrics import Metric
 
-from bn2d_study.config.schema import ModelConfig, defaults_of
-from bn2d_study.lightning_ext.hook_dispatch import FastHookName
-from bn2d_study.models.cnn import build_cnn
 from bn2d_study.models.metrics import SplitMetrics
 
 OptimizerFactory = Callable[[Iterable[nn.Parameter]], torch.optim.Optimizer]
@@ -20,14 +17,12 @@ SchedulerFactory = Callable[[torch.optim.Optimizer], Any]
 # Builds the network; called with `use_batchnorm` (e.g. `build_cnn`, or a partial of it).
 NetworkFactory = Callable[..., nn.Module]
 
-# The options' defaults are ModelConfig's (config_schema.py): stated once.
-_DEFAULTS = defaults_of(ModelConfig)
 # Metric groups: `train` during fitting, `val` and `test` after every epoch, and `best_ckpt`
 # for the final `trainer.test` with the best checkpoint.
 METRIC_GROUPS = ("train", "val", "test", "best_ckpt")
 
 
-class DigitClassifier(FastHookName, LightningModule):
+class DigitClassifier(LightningModule):
     """A classifier with the study's `use_batchnorm` switch: the study's CNN by default.
 
     Logs per epoch `train/loss` (plain mean of batch losses), `train/acc`, `val/loss`,
@@ -39,25 +34,24 @@ class DigitClassifier(FastHookName, LightningModule):
         scheduler: an optional partial LR scheduler, called with the optimizer; stepped per epoch.
         use_batchnorm: passed to `net`: the switch the study is about.
         net: builds the network when called with `use_batchnorm` (config `model.net`, a
-            partial; `build_cnn`, the study's CNN, by default).
+            partial; `build_cnn`, the study's CNN, with `model/net=cnn`).
         channels_last: keep the network's weights and inputs in NHWC layout.
         compile: compile the network with `torch.compile` (mode `compile_mode`; its
             "reduce-overhead" mode also captures CUDA graphs).
         metrics: each split's metrics, name -> torchmetrics `Metric` (config `model/metrics`:
-            `lean` or `torchmetrics`); None: the lean `loss` and `acc`. Logged per epoch as
-            `<split>/<name>`.
+            `torchmetrics` or `lean`), logged per epoch as `<split>/<name>`.
     """
 
     def __init__(
         self,
         optimizer: OptimizerFactory,
-        scheduler: SchedulerFactory | None = None,
-        use_batchnorm: bool = _DEFAULTS["use_batchnorm"],
-        net: NetworkFactory = build_cnn,
-        channels_last: bool = _DEFAULTS["channels_last"],
-        compile: bool = _DEFAULTS["compile"],
-        compile_mode: str | None = _DEFAULTS["compile_mode"],
-        metrics: Mapping[str, Metric] | None = None,
+        scheduler: SchedulerFactory | None,
+        use_batchnorm: bool,
+        net: NetworkFactory,
+        channels_last: bool,
+        compile: bool,
+        compile_mode: str | None,
+        metrics: Mapping[str, Metric],
     ) -> None:
         super().__init__()
         # The factories stay out of the checkpoint: pickled callables would need an unsafe

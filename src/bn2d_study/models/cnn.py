@@ -4,23 +4,18 @@ from __future__ import annotations
 
 from torch import nn
 
-from bn2d_study.config.schema import CnnConfig, defaults_of
-
-# The options' defaults and checks are CnnConfig's (config_schema.py): stated once.
-_DEFAULTS = defaults_of(CnnConfig)
-
 
 def build_cnn(
-    use_batchnorm: bool = True,
-    conv_layers: int = _DEFAULTS["conv_layers"],
-    filters: int = _DEFAULTS["filters"],
-    kernel_size: int = _DEFAULTS["kernel_size"],
-    pool_size: int = _DEFAULTS["pool_size"],
+    use_batchnorm: bool,
+    conv_layers: int,
+    filters: int,
+    kernel_size: int,
+    pool_size: int,
+    image_size: int,
+    num_classes: int,
+    dropout: float,
+    inplace_relu: bool,
     in_channels: int = 1,
-    image_size: int = _DEFAULTS["image_size"],
-    num_classes: int = _DEFAULTS["num_classes"],
-    dropout: float = _DEFAULTS["dropout"],
-    inplace_relu: bool = _DEFAULTS["inplace_relu"],
 ) -> nn.Sequential:
     """Build `[Conv2d (BatchNorm2d) ReLU] x conv_layers, MaxPool2d, Flatten, (Dropout,) Linear`.
 

@@ -1,12 +1,13 @@
 """The study's per-epoch metrics: one split's collection (`SplitMetrics`), and the lean
 torchmetrics `Metric`s it uses by default, mean batch loss and accuracy.
 
-The collection is configured (`model/metrics`): `lean` (the default) or `torchmetrics`, whose
-`MeanMetric` and `MulticlassAccuracy` give the same numbers, bit for bit (tested, and compared
-on whole runs by tests/test_lightning_flags.py). The lean ones keep only the sums, and their
-per-step `add` updates them in place without torchmetrics' update wrapper (input checks,
-casts, grad mode, device check), which costs more per step (docs/performance.md). They sync
-across processes like any torchmetrics `Metric`.
+The collection is configured (`model/metrics`): `torchmetrics` (the default: `MeanMetric` and
+`MulticlassAccuracy` through their public `update`) or `lean`, which gives the same numbers, bit
+for bit (tested, and compared on whole runs by tests/test_lightning_flags.py). The lean ones keep
+only the sums, and their per-step `add` updates them in place without torchmetrics' update
+wrapper, writing two of torchmetrics' private attributes: an opt-in patch (`speed=fast`), since
+on whole runs it gains nothing measurable (docs/performance.md). They sync across processes
+like any torchmetrics `Metric`.
 """
 
 from __future__ import annotations
@@ -96,23 +97,18 @@ class Accuracy(LeanMetric):
         return self.correct.float() / self.seen.float()
 
 
-def lean_metrics() -> dict[str, Metric]:
-    """The study's metrics, lean: `loss` (mean batch loss) and `acc` (accuracy)."""
-    return {LOSS: BatchMean(), "acc": Accuracy()}
-
-
 class SplitMetrics(nn.Module):
     """One split's metrics (`train`, `val`, `test`, ...), each logged as `<split>/<name>`.
 
     Args:
         metrics: name -> a torchmetrics `Metric` (copied, so one configuration serves every
             split). `loss` is updated with each batch's loss, the others with its logits and
-            targets. None: `lean_metrics()`.
+            targets.
     """
 
-    def __init__(self, metrics: Mapping[str, Metric] | None = None) -> None:
+    def __init__(self, metrics: Mapping[str, Metric]) -> None:
         super().__init__()
-        chosen = lean_metrics() if metrics is None else dict(metrics.items())
+        chosen = dict(metrics.items())
         self.metrics = nn.ModuleDict({name: copy.deepcopy(m) for name, m in chosen.items()})
         if not self.metrics:
             raise ValueError("a split needs at least one metric (model.metrics is empty)")

@@ -36,7 +36,7 @@ from bn2d_study.cluster.slurm_tasks import (
     lost_peer_message,
 )
 from bn2d_study.config.key_errors import config_key_errors, lightning_config_errors
-from bn2d_study.config.schema import model_node, validate_config
+from bn2d_study.config.schema import validate_config
 from bn2d_study.config.tree import print_config_tree
 from bn2d_study.errors import ConfigError, RunFolderInUseError, as_resource_error
 from bn2d_study.lightning_ext import hook_dispatch
@@ -364,7 +364,7 @@ def build_run_objects(cfg: DictConfig) -> RunObjects:
     with config_key_errors("data", cfg.data):
         datamodule = instantiate(cfg.data)
     with config_key_errors("model", cfg.model):
-        model = instantiate(model_node(cfg))
+        model = instantiate(cfg.model)
     # The module builds its optimizer only once fit starts: build it now to check its config.
     with config_key_errors("model.optimizer", cfg.model.optimizer):
         optimizer = model.optimizer_factory(params=model.parameters())

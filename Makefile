@@ -54,9 +54,10 @@ test-slurm:  ## sweeps through a real SLURM cluster: one node with and without a
 test-all:  ## everything
 	$(BIN)/python -m pytest -m ""
 
-lint:  ## ruff lint and format check
+lint:  ## ruff lint and format check, and the import contracts of the wings (pyproject.toml)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
 
 format:  ## ruff: fix what it can, then format
 	$(BIN)/ruff check --fix .

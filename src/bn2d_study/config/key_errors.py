@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -72,8 +71,9 @@ def guilty_key(section_key: str, section: Any, message: str) -> tuple[str, Any] 
     return None
 
 
-def _config_error(sections: dict[str, Any], cause: BaseException, during: str) -> ConfigError:
-    """One paragraph naming the config key (of any of `sections`) that the error quotes."""
+def config_error(sections: dict[str, Any], cause: BaseException, during: str) -> ConfigError:
+    """One paragraph naming the config key (of any of `sections`) that the error quotes, and
+    `during` what it was raised."""
     message = " ".join(str(cause).split()) or type(cause).__name__
     found = [(k, g) for k, section in sections.items() if (g := guilty_key(k, section, message))]
     if len(found) == 1:
@@ -106,43 +106,6 @@ def config_key_errors(section_key: str, section: Any) -> Iterator[None]:
         if resource is not None:
             raise resource from error
         cause = _root_cause(error)
-        raise _config_error(
+        raise config_error(
             {section_key: section}, cause, f"while building {section_key}"
         ) from error
-
-
-def _raised_by_lightning(error: BaseException) -> bool:
-    """Whether the innermost frame of the error's traceback is Lightning's own code."""
-    traceback = error.__traceback__
-    while traceback is not None and traceback.tb_next is not None:
-        traceback = traceback.tb_next
-    if traceback is None:
-        return False
-    return f"{os.sep}lightning{os.sep}" in traceback.tb_frame.f_code.co_filename
-
-
-def _is_lightning_config_error(error: BaseException) -> bool:
-    """Lightning's verdict on its settings, raised once a run is under way: a
-    `MisconfigurationException`, a `ValueError` raised by Lightning itself (e.g. a
-    `val_check_interval` longer than the epoch), or EarlyStopping's missing metric."""
-    from lightning.fabric.utilities.exceptions import MisconfigurationException
-
-    if isinstance(error, MisconfigurationException):
-        return True
-    if isinstance(error, ValueError) and _raised_by_lightning(error):
-        return True
-    # EarlyStopping(strict=True) on a metric that is never logged.
-    return isinstance(error, RuntimeError) and "Early stopping conditioned on metric" in str(error)
-
-
-@contextmanager
-def lightning_config_errors(sections: dict[str, Any]) -> Iterator[None]:
-    """Lightning's configuration errors (`MisconfigurationException` and the like) raised
-    while fitting or testing, as one-paragraph `ConfigError`s naming the key of `sections`
-    (e.g. `trainer`, `callbacks`) that they quote. Other errors pass unchanged."""
-    try:
-        yield
-    except Exception as error:
-        if not _is_lightning_config_error(error):
-            raise
-        raise _config_error(sections, error, "from Lightning") from error

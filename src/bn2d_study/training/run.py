@@ -35,7 +35,7 @@ from bn2d_study.cluster.slurm_tasks import (
     layout_problem,
     lost_peer_message,
 )
-from bn2d_study.config.key_errors import config_key_errors, lightning_config_errors
+from bn2d_study.config.key_errors import config_key_errors
 from bn2d_study.config.schema import validate_config
 from bn2d_study.config.tree import print_config_tree
 from bn2d_study.errors import ConfigError, RunFolderInUseError, as_resource_error
@@ -58,6 +58,7 @@ from bn2d_study.run_folder.files import (
 from bn2d_study.run_folder.lock import RunHeldError, RunLock
 from bn2d_study.training.checkpoint_file import CheckpointInfo, check_fits, read_checkpoint
 from bn2d_study.training.hparams import log_run_hparams
+from bn2d_study.training.lightning_errors import lightning_config_errors
 from bn2d_study.utils.atomic_write import atomic_write_text
 
 log = logging.getLogger(__name__)

@@ -13,7 +13,10 @@ from hydra.utils import instantiate
 from omegaconf import OmegaConf
 from torch import nn
 
+from bn2d_study.config.compose import TrainConfigComposer as Compose
+from bn2d_study.errors import ConfigError
 from bn2d_study.report import main as report_main
+from bn2d_study.training import train
 
 TESTS = Path(__file__).resolve().parent
 
@@ -171,3 +174,115 @@ def test_recipe_3_plug_in_another_image_data_set(tmp_path: Path) -> None:
     cache = torch.load(tmp_path / "data" / "letters.pt", weights_only=True)
     assert cache["classes"] == ["letter_a", "letter_b", "letter_c"]
     assert len(cache["train_labels"]) == 75 and len(cache["test_labels"]) == 15
+
+
+def own_configs(tmp_path: Path, files: dict[str, str]) -> list[str]:
+    """A config folder of one's own beside configs/ (docs/adapt.md): its files, and the
+    override that adds it to Hydra's search path."""
+    root = tmp_path / "my_configs"
+    for name, text in files.items():
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_text(text)
+    return [f"hydra.searchpath=[file://{root}]"]
+
+
+def test_recipe_10_add_a_callback_with_one_module_and_one_yaml_entry(
+    compose_train_config: Compose, tiny_archive: Path, tmp_path: Path
+) -> None:
+    """tests/helpers/callbacks.py and one entry under `callbacks`; a wrong key of it is one
+    paragraph naming it (its signature checks it)."""
+    search = own_configs(
+        tmp_path,
+        {
+            "callbacks/with_grad_norm.yaml": (
+                "defaults:\n  - default\n  - _self_\n"
+                "grad_norm:\n  _target_: helpers.callbacks.GradNormLogger\n  norm_type: 2.0\n"
+            )
+        },
+    )
+    common = [*search, *tiny_data_overrides(tiny_archive, tmp_path / "data"), "debug=fast"]
+    run = tmp_path / "run"
+    train(compose_train_config([*common, "callbacks=with_grad_norm"], output_dir=run))
+    norms = [
+        float(r["train/grad_norm"])
+        for r in read_csv(run / "csv" / "metrics.csv")
+        if r.get("train/grad_norm")
+    ]
+    assert len(norms) == 1 and norms[0] > 0
+    bad = compose_train_config(
+        [*common, "callbacks=with_grad_norm", "+callbacks.grad_norm.norm=2"],
+        output_dir=tmp_path / "bad",
+    )
+    with pytest.raises(
+        ConfigError, match=r"^callbacks\.grad_norm.*unexpected keyword argument 'norm'"
+    ):
+        train(bad)
+
+
+def test_recipe_11_add_a_metric_with_one_entry_logged_for_every_split(
+    compose_train_config: Compose, tiny_archive: Path, tmp_path: Path
+) -> None:
+    """One entry in the metric collection: train/val/test/best_ckpt logs, HParams, the report."""
+    run = tmp_path / "run"
+    f1 = "+model.metrics.f1"
+    train(
+        compose_train_config(
+            [
+                *tiny_data_overrides(tiny_archive, tmp_path / "data"),
+                "debug=fast",
+                f"{f1}._target_=torchmetrics.classification.MulticlassF1Score",
+                f"{f1}.num_classes=10",
+                f"{f1}.average=macro",
+            ],
+            output_dir=run,
+        )
+    )
+    rows = read_csv(run / "csv" / "metrics.csv")
+    for split in ("train", "val", "test", "best_ckpt"):
+        assert any(r.get(f"{split}/f1") for r in rows), split
+    assert any(r.get("hparams/final_test_f1") for r in rows)  # HParams' outcome columns
+    assert report_main([str(run)]) == 0
+    (row,) = read_csv(run / "summary.csv")
+    final = [float(r["test/f1"]) for r in rows if r.get("test/f1")][-1]
+    assert float(row["final_test_f1_mean"]) == pytest.approx(final)
+    assert "final test f1" in (run / "summary.md").read_text()
+
+
+def test_recipe_12_plug_in_a_data_module_of_your_own(
+    compose_train_config: Compose, tmp_path: Path
+) -> None:
+    """A LightningDataModule in another format (tensors in memory) with the contract the
+    classifier and report rely on: trained, checkpointed, reported."""
+    search = own_configs(
+        tmp_path,
+        {
+            "data/noisy_bars.yaml": (
+                "_target_: helpers.datamodules.NoisyBars\n"
+                "num_classes: 3\nimage_size: 16\nper_class: 12\nbatch_size: 6\n"
+            )
+        },
+    )
+    run = tmp_path / "run"
+    train(
+        compose_train_config(
+            [*search, "data=noisy_bars", "trainer.max_epochs=2", "print_config=false"],
+            output_dir=run,
+        )
+    )
+    status = yaml.safe_load((run / "run_status.json").read_text())
+    assert status["status"] == "completed" and 0 <= status["metrics"]["test/acc"] <= 1
+    assert report_main([str(run)]) == 0
+    # Without the contract's `val_loader_splits`: one paragraph saying what to add.
+    search = own_configs(
+        tmp_path / "bare",
+        {
+            "data/bare.yaml": "_target_: helpers.datamodules.NoisyBarsWithoutSplits\n"
+            "num_classes: 3\nimage_size: 16\nper_class: 12\nbatch_size: 6\n"
+        },
+    )
+    with pytest.raises(ConfigError, match="val_loader_splits"):
+        train(
+            compose_train_config(
+                [*search, "data=bare", "trainer.max_epochs=1"], output_dir=tmp_path / "b"
+            )
+        )

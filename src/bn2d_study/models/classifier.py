@@ -10,6 +10,7 @@ from lightning import LightningModule
 from torch import Tensor, nn
 from torchmetrics import Metric
 
+from bn2d_study.errors import ConfigError
 from bn2d_study.models.metrics import SplitMetrics
 
 OptimizerFactory = Callable[[Iterable[nn.Parameter]], torch.optim.Optimizer]
@@ -80,10 +81,22 @@ class DigitClassifier(LightningModule):
         return self.net(images.contiguous(memory_format=self.memory_format))
 
     def setup(self, stage: str) -> None:
-        """Ask the data module which metric groups each validation dataloader feeds."""
+        """Ask the data module which metric groups each validation dataloader feeds: the one
+        thing, besides (images, labels) batches, that a data module owes this classifier
+        (docs/adapt.md, recipe 12). Dataloaders given to the Trainer directly are read as the
+        held-out split, then Test."""
         datamodule = getattr(self.trainer, "datamodule", None)
-        if datamodule is not None and hasattr(datamodule, "val_loader_splits"):
-            self.val_loader_groups = datamodule.val_loader_splits
+        if datamodule is None:
+            return
+        splits = getattr(datamodule, "val_loader_splits", None)
+        if splits is None:
+            raise ConfigError(
+                f"data ({type(datamodule).__module__}.{type(datamodule).__name__}) does not say "
+                f"which metric groups its validation dataloaders report: give it a "
+                f"`val_loader_splits` attribute, e.g. [('val',), ('test',)] for a held-out split "
+                f"then Test, or [('val', 'test')] for Test alone (docs/adapt.md, recipe 12)."
+            )
+        self.val_loader_groups = [tuple(groups) for groups in splits]
 
     def _step(self, batch: tuple[Tensor, Tensor], groups: Iterable[str]) -> Tensor:
         images, targets = batch

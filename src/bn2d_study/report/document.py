@@ -102,6 +102,9 @@ def summary_rows(report: StudyReport) -> list[dict[str, Any]]:
         loss = setting.train_loss_at_convergence_epoch
         row[f"train_loss_epoch{CONVERGENCE_EPOCH}_mean"] = loss.mean
         row[f"train_loss_epoch{CONVERGENCE_EPOCH}_std"] = loss.std
+        for name, summary in setting.other_test_metrics.items():
+            row[f"final_test_{name}_mean"] = summary.mean
+            row[f"final_test_{name}_std"] = summary.std
         for name, summary in {**setting.path_measures, **setting.landscape}.items():
             row[f"{name}_mean"] = summary.mean
             row[f"{name}_std"] = summary.std
@@ -245,6 +248,8 @@ def render_markdown(
         f"epochs to {threshold}",
         f"train loss epoch {CONVERGENCE_EPOCH}",
     ]
+    metric_names = sorted({n for s in report.settings for n in s.other_test_metrics})
+    header += [f"final test {name}" for name in metric_names]
     measure_names = sorted({n for s in report.settings for n in (*s.path_measures, *s.landscape)})
     header += measure_names
     rows = []
@@ -261,6 +266,7 @@ def render_markdown(
                 s.epochs_to_threshold or "never",
                 _mean_std(s.train_loss_at_convergence_epoch),
             ]
+            + [_measure_cell(s.other_test_metrics.get(n), s.final_acc.n) for n in metric_names]
             + [_measure_cell(measures.get(n), s.final_acc.n) for n in measure_names]
         )
     parts += ["", "## Settings", "", markdown_table(header, rows), ""]

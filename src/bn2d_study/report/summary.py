@@ -90,6 +90,8 @@ class SettingSummary:
     train_loss_at_convergence_epoch: SampleSummary
     path_measures: dict[str, SampleSummary] = field(default_factory=dict)
     landscape: dict[str, SampleSummary] = field(default_factory=dict)
+    # Every other Test metric the runs logged (a metric added to model.metrics): its final value.
+    other_test_metrics: dict[str, SampleSummary] = field(default_factory=dict)
 
     @property
     def seeds(self) -> list[int | None]:
@@ -146,11 +148,24 @@ def summarize_setting(
         ]
         if per_run:
             landscape[key.split("/", 1)[1]] = summarize(per_run)
+    other_names = sorted(
+        {
+            key.split("/", 1)[1]
+            for run in runs
+            for metrics in run.epochs.values()
+            for key in metrics
+            if key.startswith("test/") and key not in ("test/acc", "test/loss")
+        }
+    )
+    other_test_metrics = {
+        name: _finite_summary([run.final(f"test/{name}") for run in runs]) for name in other_names
+    }
     return SettingSummary(
         values=values,
         label=label,
         runs=runs,
         statuses=statuses,
+        other_test_metrics=other_test_metrics,
         final_acc=_finite_summary([run.final("test/acc") for run in runs]),
         best_acc=float(accuracy[best_epoch]) if best_epoch is not None else math.nan,
         best_epoch=best_epoch,

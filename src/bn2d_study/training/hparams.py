@@ -46,8 +46,16 @@ def run_hparams(cfg: DictConfig) -> dict[str, int | float | str]:
 
 
 def outcome_metrics(trainer: Trainer, metrics: dict[str, float]) -> dict[str, float]:
-    """Final metrics and the best validation accuracy (the checkpoint's score)."""
+    """The study's outcome metrics, the final Test value of every other configured metric
+    (`hparams/final_test_<name>`, `hparams/best_ckpt_test_<name>`), and the best validation
+    accuracy (the checkpoint's score)."""
     outcome = {key: metrics[name] for key, name in OUTCOME_METRICS.items() if name in metrics}
+    reported = set(OUTCOME_METRICS.values())
+    for name, value in metrics.items():
+        group, _, metric = name.partition("/")
+        if name not in reported and group in ("test", "best_ckpt") and metric:
+            prefix = "final_test" if group == "test" else "best_ckpt_test"
+            outcome[f"hparams/{prefix}_{metric}"] = value
     checkpoint = trainer.checkpoint_callback
     best = getattr(checkpoint, "best_model_score", None)
     if best is not None:

@@ -14,7 +14,8 @@ first (class-sorted) ones, so only the counts and the balance are compared there
 
 The default suite runs each case once with the default config (Lightning's own hook dispatch,
 torchmetrics' metrics); the slow suite runs every case with the opt-in patches too: the hook
-dispatch speed-ups on and off, and the lean metrics against torchmetrics' own. docs/lightning-flags.md is the table of verdicts.
+dispatch speed-ups on and off, and the lean metrics against torchmetrics' own.
+docs/lightning-flags.md is the table of verdicts.
 """
 
 from __future__ import annotations

@@ -10,6 +10,7 @@ import yaml
 from helpers import finish, launch, tiny_data_overrides
 
 
+@pytest.mark.slow  # a whole sweep of train.py runs; moved out of make test for its time
 def test_a_three_trial_search_maximizes_val_acc(tiny_archive: Path, tmp_path: Path) -> None:
     sweep = tmp_path / "search"
     finish(

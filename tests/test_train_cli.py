@@ -87,6 +87,7 @@ def test_fast_multirun_of_bn_on_and_off(tiny_archive: Path, tmp_path: Path) -> N
         assert sorted(board.Runs()) == [r.name for r in runs]
 
 
+@pytest.mark.slow  # a whole sweep of train.py runs; moved out of make test for its time
 def test_joblib_launcher_runs_jobs_in_parallel_with_their_share_of_the_cores(
     tiny_archive: Path, tmp_path: Path
 ) -> None:

@@ -39,13 +39,23 @@ def _text(value: Any) -> str:
 
 
 def guilty_key(section_key: str, section: Any, message: str) -> tuple[str, Any] | None:
-    """The key of `section` (and its value) that the error message quotes, if one does.
+    """The key of `section` (and its value) that the error message quotes, if one does."""
+    return guilty_key_in({section_key: section}, message)
+
+
+def guilty_key_in(sections: dict[str, Any], message: str) -> tuple[str, Any] | None:
+    """The key of any of `sections` (and its value) that the error message quotes, if one does.
 
     A key whose value appears in the message as a whole word is preferred, and among those
     one whose name appears too (`-1` in "Invalid learning rate: -1"); else a key whose name
     alone appears ("unexpected keyword argument 'bogus'").
     """
-    leaves = {k: v for k, v in _leaves(section, section_key).items() if not k.endswith("_")}
+    leaves = {
+        key: value
+        for section_key, section in sections.items()
+        for key, value in _leaves(section, section_key).items()
+        if not key.endswith("_")
+    }
 
     def position(text: str) -> int | None:
         found = re.search(rf"(?<![\w.-]){re.escape(text)}(?![\w.])", message)
@@ -75,9 +85,9 @@ def config_error(sections: dict[str, Any], cause: BaseException, during: str) ->
     """One paragraph naming the config key (of any of `sections`) that the error quotes, and
     `during` what it was raised."""
     message = " ".join(str(cause).split()) or type(cause).__name__
-    found = [(k, g) for k, section in sections.items() if (g := guilty_key(k, section, message))]
-    if len(found) == 1:
-        key, value = found[0][1]
+    found = guilty_key_in(sections, message)
+    if found is not None:
+        key, value = found
         where = f"{key}={_text(value)}"
     else:
         key = next(iter(sections))

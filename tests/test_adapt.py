@@ -139,6 +139,7 @@ def test_recipe_4_the_report_settings_follow_the_one_rule(
     assert row["seeds"] == "2"
 
 
+@pytest.mark.slow  # a whole sweep of train.py runs; moved out of make test for its time
 def test_recipe_3_plug_in_another_image_data_set(tmp_path: Path) -> None:
     """Three letter classes in a folder, 16x16 images, uneven counts: a data config of one's
     own (`data=letters`), and the network follows the data's classes and size."""

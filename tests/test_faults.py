@@ -94,6 +94,7 @@ def test_two_concurrent_resumed_sweeps_train_each_run_once(
     assert {p: p.stat().st_mtime_ns for p in written} == written
 
 
+@pytest.mark.slow  # a whole sweep of train.py runs; moved out of make test for its time
 def test_a_diverging_run_stops_within_its_epoch_and_the_sweep_goes_on(
     small_archive: Path, tmp_path: Path
 ) -> None:

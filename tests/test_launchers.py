@@ -26,6 +26,7 @@ def test_the_plugin_launch_ends_by_collecting_each_jobs_result() -> None:
     assert source.rstrip().endswith("return [j.results()[0] for j in jobs]")
 
 
+@pytest.mark.slow  # a whole sweep of train.py runs; moved out of make test for its time
 def test_a_local_submitit_sweep_runs_every_job_and_summarizes(
     tiny_archive: Path, tmp_path: Path
 ) -> None:

@@ -45,11 +45,11 @@ test-slow:  ## long end-to-end tests
 
 test-slurm:  ## sweeps through a real SLURM cluster: one node with and without accounting, two nodes (as root)
 	bash scripts/slurm-local.sh up
-	$(BIN)/python -m pytest -m slurm -s; status=$$?; bash scripts/slurm-local.sh down; exit $$status
+	$(BIN)/python -m pytest -m slurm -s --durations=10; status=$$?; bash scripts/slurm-local.sh down; exit $$status
 	SLURM_LOCAL_ACCOUNTING=0 bash scripts/slurm-local.sh up
-	$(BIN)/python -m pytest -m slurm_no_accounting -s; status=$$?; bash scripts/slurm-local.sh down; exit $$status
+	$(BIN)/python -m pytest -m slurm_no_accounting -s --durations=10; status=$$?; bash scripts/slurm-local.sh down; exit $$status
 	SLURM_LOCAL_NODES=2 bash scripts/slurm-local.sh up
-	$(BIN)/python -m pytest -m slurm_two_nodes -s; status=$$?; bash scripts/slurm-local.sh down; exit $$status
+	$(BIN)/python -m pytest -m slurm_two_nodes -s --durations=10; status=$$?; bash scripts/slurm-local.sh down; exit $$status
 
 test-all:  ## everything
 	$(BIN)/python -m pytest -m ""

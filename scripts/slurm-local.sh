@@ -119,6 +119,7 @@ remove_node_namespaces() {
 start_slurmd() {  # start_slurmd NODE_NAME: a slurmd for that node, its pid recorded
     local name=$1
     mkdir -p "/var/spool/slurmd/$name"
+    rm -f "/run/slurm/slurmd-$name.pid"
     if [ "$NODES" = 2 ]; then
         # Its own network namespace, its own hostname (how slurmd knows which node it is) and
         # its own /etc/hosts (node names to node addresses), in a private mount namespace that
@@ -171,6 +172,7 @@ start_accounting() {
     chown mysql:mysql /run/mysqld
     [ -d /var/lib/mysql/mysql ] || mariadb-install-db --user=mysql --datadir=/var/lib/mysql >/dev/null
     # mariadbd stays in the foreground: start it in its own session, record its pid.
+    rm -f /run/mysqld/mysqld.pid
     setsid runuser -u mysql -- /usr/sbin/mariadbd --datadir=/var/lib/mysql --socket="$DB_SOCKET" \
         --pid-file=/run/mysqld/mysqld.pid --bind-address=127.0.0.1 \
         >>/var/log/slurm/mariadb.log 2>&1 </dev/null &
@@ -181,6 +183,7 @@ start_accounting() {
         CREATE USER IF NOT EXISTS 'slurm'@'localhost' IDENTIFIED BY 'slurm-local';
         GRANT ALL ON slurm_acct_db.* TO 'slurm'@'localhost';"
     write_dbd_conf
+    rm -f /run/slurm/slurmdbd.pid
     slurmdbd
     wait_for 30 test -s /run/slurm/slurmdbd.pid
     echo "slurmdbd $(cat /run/slurm/slurmdbd.pid)" >>"$STATE/pids"
@@ -196,11 +199,36 @@ node_idle() {  # every node of the cluster is idle
     done
 }
 
+# True when a daemon recorded in $STATE/pids still runs under its name (a pid alone may have been
+# reused since a restart; a zombie runs nothing).
+recorded_daemon_alive() {
+    local name pid
+    while read -r name pid; do
+        [ "$name" = namespaces ] && continue
+        [ "$(cat "/proc/$pid/comm" 2>/dev/null)" = "$name" ] &&
+            ! grep -q '^State:.*zombie' "/proc/$pid/status" 2>/dev/null && return 0
+    done <"$STATE/pids"
+    return 1
+}
+
+# The state of a cluster whose machine stopped without `down` (a container restart keeps /run on
+# disk): its pids file and network namespaces. (Each daemon's stale pid file goes just before
+# the daemon starts, so that `up` never records an old pid.)
+clear_stale_state() {
+    if grep -q '^namespaces' "$STATE/pids"; then remove_node_namespaces; fi
+    rm -f "$STATE/pids"
+}
+
 up() {
     if [ -f "$STATE/pids" ]; then
-        log "already up (pids in $STATE/pids); run 'down' first"
-        node_idle && return 0
-        return 1
+        if recorded_daemon_alive; then
+            log "already up (pids in $STATE/pids); run 'down' first"
+            node_idle && return 0
+            return 1
+        fi
+        log "none of the daemons in $STATE/pids runs (the machine stopped without 'down'):" \
+            "clearing that state and starting afresh"
+        clear_stale_state
     fi
     install_packages
     mkdir -p "$STATE" /run/munge
@@ -208,6 +236,7 @@ up() {
     [ -f /etc/munge/munge.key ] || mungekey --create
     : >"$STATE/pids"
     if ! munge -n 2>/dev/null | unmunge >/dev/null 2>&1; then
+        rm -f /run/munge/munged.pid
         runuser -u munge -- /usr/sbin/munged --pid-file=/run/munge/munged.pid
         wait_for 10 test -s /run/munge/munged.pid
         echo "munged $(cat /run/munge/munged.pid)" >>"$STATE/pids"
@@ -215,7 +244,10 @@ up() {
     write_conf
     [ "$NODES" = 2 ] && make_node_namespaces
     [ "$ACCOUNTING" = 1 ] && start_accounting
-    slurmctld -f "$CONF"
+    rm -f /run/slurm/slurmctld.pid
+    # -c: without the jobs saved by an earlier cluster (one killed, not stopped by `down`, saved
+    # them running), which would come back and hold the node.
+    slurmctld -f "$CONF" -c
     wait_for 10 test -s /run/slurm/slurmctld.pid
     echo "slurmctld $(cat /run/slurm/slurmctld.pid)" >>"$STATE/pids"
     for name in $(node_names); do

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
+import importlib
+import inspect
 import shutil
 import subprocess
 import sys
@@ -17,11 +20,14 @@ from omegaconf import OmegaConf
 from bn2d_study.config.compose import TrainConfigComposer as Compose
 from bn2d_study.config.compose import find_config_dir
 from bn2d_study.config.resolvers import run_name, unique_id
-from bn2d_study.config.schema import validate_config
+from bn2d_study.config.schema import CHECKED_BY_TARGET, validate_config
+from bn2d_study.config.trainer import TRAINER_OPTIONS
 from bn2d_study.data import HindiDigitsDataModule
 from bn2d_study.errors import ConfigError
 from bn2d_study.lightning_ext.profiler import NullProfiler
 from bn2d_study.models import DigitClassifier
+from bn2d_study.run_folder.options import RUN_LOCK_OPTIONS
+from bn2d_study.signature_options import ComponentOptions
 
 
 def group_options(group: str) -> list[str]:
@@ -105,6 +111,8 @@ def test_logger_all_adds_offline_wandb(compose_train_config: Compose, tmp_path: 
         ("data.bogus=1", "data.bogus"),
         ("trainer.max_epoch=3", "trainer.max_epoch"),
         ("data.batch_size=many", "data.batch_size"),
+        # Typed by build_cnn's signature, `in_channels: int`.
+        ("model.net.in_channels=three", "model.net.in_channels"),
         # A key of the old layout: the network's options moved under model.net.
         ("model.filters=8", "model.filters"),
     ],
@@ -195,3 +203,92 @@ def test_validation_loads_neither_torch_nor_lightning(tmp_path: Path) -> None:
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr[-3000:]
     assert done.stdout.strip().endswith("[]")
+
+
+def _signature_options() -> list[tuple[str, ComponentOptions]]:
+    checked = {id(o): (o.targets[0], o) for o in CHECKED_BY_TARGET.values()}
+    others = [(o.targets[0], o) for o in (TRAINER_OPTIONS, RUN_LOCK_OPTIONS)]
+    return sorted([*checked.values(), *others], key=lambda item: item[0])
+
+
+@pytest.mark.parametrize(
+    ("target", "options"), _signature_options(), ids=[t for t, _ in _signature_options()]
+)
+def test_schemas_read_from_source_match_the_imported_signatures(
+    target: str, options: ComponentOptions
+) -> None:
+    """The schema read by `ast` (no import) names exactly the parameters Python sees: a
+    Lightning upgrade that moves or re-exports a class differently fails here, by name."""
+    module, _, name = target.rpartition(".")
+    component = getattr(importlib.import_module(module), name)
+    parameters = inspect.signature(component).parameters.values()
+    named = {p.name for p in parameters if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)}
+    fields = {f.name for f in dataclasses.fields(options.schema)} - {"_target_", "_partial_"}
+    assert fields == named - set(options.given_by_caller)
+    assert options.takes_more == any(p.kind == p.VAR_KEYWORD for p in parameters)
+    assert options.with_default == {p.name for p in parameters if p.default is not p.empty}
+    for target_name in options.targets:  # every `_target_` it answers to names it
+        module, _, name = target_name.rpartition(".")
+        assert getattr(importlib.import_module(module), name) is component
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        (["logger=all", "logger.csv.flush_logs_every_n_steps=x"], r"^logger\.csv\.flush_logs"),
+        (["logger=all", "+logger.csv.bogus=1"], r"^logger\.csv\.bogus: Key 'bogus' not in"),
+        # A callback of this project added on the command line: typed and checked where it sits.
+        (
+            ["+callbacks.again._target_=bn2d_study.callbacks.DivergenceStop"],
+            r"^callbacks\.again\.check_every_n_steps: it has no value",
+        ),
+        (
+            [
+                "+callbacks.again._target_=bn2d_study.callbacks.DivergenceStop",
+                "+callbacks.again.check_every_n_steps=0",
+            ],
+            r"^callbacks\.again\.check_every_n_steps=0 is invalid: it must be >= 1",
+        ),
+    ],
+)
+def test_values_are_typed_by_signatures_and_named_where_they_sit(
+    compose_train_config: Compose, tmp_path: Path, overrides: list[str], message: str
+) -> None:
+    cfg = compose_train_config(overrides, output_dir=tmp_path)
+    with pytest.raises(ConfigError, match=message):
+        validate_config(cfg)
+
+
+def test_keys_beyond_a_signature_pass_to_its_kwargs(
+    compose_train_config: Compose, tmp_path: Path
+) -> None:
+    """TensorBoardLogger takes **kwargs (for its SummaryWriter): a further key is its own."""
+    cfg = compose_train_config(
+        ["logger=tensorboard", "+logger.tensorboard.flush_secs=5"], output_dir=tmp_path
+    )
+    validate_config(cfg)
+    assert instantiate(cfg.logger.tensorboard).experiment.flush_secs == 5  # type: ignore[attr-defined]
+
+
+def test_a_lightning_logger_added_on_the_command_line_may_leave_out_its_defaults(
+    compose_train_config: Compose, tmp_path: Path
+) -> None:
+    target = "+logger.more._target_=lightning.pytorch.loggers.CSVLogger"
+    cfg = compose_train_config([target, f"+logger.more.save_dir={tmp_path}"], output_dir=tmp_path)
+    validate_config(cfg)
+    bad = compose_train_config([target, "+logger.more.name=1"], output_dir=tmp_path)
+    with pytest.raises(ConfigError, match=r"^logger\.more\.save_dir: it has no value"):
+        validate_config(bad)
+
+
+@pytest.mark.parametrize("name", group_options("logger"))
+def test_logger_yamls_state_every_argument_of_their_loggers(name: str) -> None:
+    """A logger's YAML shows each of its arguments (its type-checked keys); a logger added on
+    the command line may leave out those with a default."""
+    loaded = OmegaConf.load(find_config_dir() / "logger" / f"{name}.yaml")
+    for key, node in loaded.items():
+        if key == "defaults":
+            continue
+        options = CHECKED_BY_TARGET[node["_target_"]]
+        stated = set(node.keys()) & set(options.schema.__dataclass_fields__)
+        assert stated == set(options.schema.__dataclass_fields__), (name, key)

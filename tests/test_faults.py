@@ -22,6 +22,7 @@ from helpers import (
     launch,
     make_dhcd_zip,
     make_tiny_datamodule,
+    sweep_on_tiny_data,
     tiny_data_overrides,
 )
 from helpers.lightning_reference import PlainClassifier, RunRecorder
@@ -98,21 +99,17 @@ def test_two_concurrent_resumed_sweeps_train_each_run_once(
 def test_a_diverging_run_stops_within_its_epoch_and_the_sweep_goes_on(
     small_archive: Path, tmp_path: Path
 ) -> None:
-    sweep = tmp_path / "sweep"
-    output = finish(
-        launch(
-            [
-                "-m",
-                "model.use_batchnorm=false",
-                "model.optimizer.lr=1e30,0.01",
-                "trainer.max_epochs=2",
-                "data.batch_size=4",  # 250 steps an epoch
-                "callbacks.divergence.check_every_n_steps=10",
-                f"hydra.sweep.dir={sweep}",
-                *tiny_data_overrides(small_archive, tmp_path / "data", 100, 10),
-            ],
-            tmp_path,
-        )
+    sweep, output = sweep_on_tiny_data(
+        [
+            "model.use_batchnorm=false",
+            "model.optimizer.lr=1e30,0.01",
+            "trainer.max_epochs=2",
+            "data.batch_size=4",  # 250 steps an epoch
+            "callbacks.divergence.check_every_n_steps=10",
+        ],
+        small_archive,
+        tmp_path,
+        per_class=(100, 10),
     )
     (diverged,) = sweep.glob("0_*")
     (healthy,) = sweep.glob("1_*")

@@ -10,7 +10,7 @@ import json
 from pathlib import Path
 
 import pytest
-from helpers import fail, finish, launch, tiny_data_overrides
+from helpers import fail, finish, launch, sweep_on_tiny_data, tiny_data_overrides
 from hydra_plugins.hydra_submitit_launcher.submitit_launcher import BaseSubmititLauncher
 
 from bn2d_study.cluster.slurm_tasks import layout_problem
@@ -30,20 +30,10 @@ def test_the_plugin_launch_ends_by_collecting_each_jobs_result() -> None:
 def test_a_local_submitit_sweep_runs_every_job_and_summarizes(
     tiny_archive: Path, tmp_path: Path
 ) -> None:
-    sweep = tmp_path / "sweep"
-    output = finish(
-        launch(
-            [
-                "-m",
-                "hydra/launcher=submitit_local",
-                "hydra.launcher.poll_s=0.5",
-                "debug=fast",
-                "seed=1,2",
-                f"hydra.sweep.dir={sweep}",
-                *tiny_data_overrides(tiny_archive, tmp_path / "data"),
-            ],
-            tmp_path,
-        )
+    sweep, output = sweep_on_tiny_data(
+        ["hydra/launcher=submitit_local", "hydra.launcher.poll_s=0.5", "debug=fast", "seed=1,2"],
+        tiny_archive,
+        tmp_path,
     )
     runs = sorted(p for p in sweep.iterdir() if p.is_dir() and not p.name.startswith("."))
     assert [r.name for r in runs] == ["0_debug=fast,seed=1", "1_debug=fast,seed=2"]

@@ -39,7 +39,14 @@ def test_up_after_the_machine_stopped_clears_the_old_cluster_and_starts_a_workin
 
     marker = "slurm-local-stale-state-test"
     submitted = subprocess.run(
-        ["sbatch", "--parsable", f"--job-name={marker}", "--wrap", "sleep 600"],
+        [
+            "sbatch",
+            "--parsable",
+            f"--job-name={marker}",
+            "--output=/dev/null",
+            "--wrap",
+            "sleep 600",
+        ],
         capture_output=True,
         text=True,
     )

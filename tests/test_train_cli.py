@@ -17,22 +17,13 @@ from helpers import (
     make_classifier,
     make_tiny_datamodule,
     read_metrics,
+    sweep_on_tiny_data,
     tiny_data_overrides,
 )
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 from tensorboard.backend.event_processing.plugin_event_multiplexer import EventMultiplexer
 from tensorboard.plugins.custom_scalar import layout_pb2
 from tensorboard.plugins.hparams import plugin_data_pb2
-
-
-def sweep_on_tiny_data(
-    overrides: list[str], archive: Path, tmp_path: Path, timeout: float = 300
-) -> tuple[Path, str]:
-    """Run `train.py -m OVERRIDES` on the tiny archive into `tmp_path/sweep`: folder, output."""
-    sweep = tmp_path / "sweep"
-    args = ["-m", *overrides, f"hydra.sweep.dir={sweep}"]
-    args += tiny_data_overrides(archive, tmp_path / "data")
-    return sweep, finish(launch(args, tmp_path), timeout=timeout)
 
 
 def test_fast_multirun_of_bn_on_and_off(tiny_archive: Path, tmp_path: Path) -> None:

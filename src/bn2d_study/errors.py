@@ -14,20 +14,13 @@ class ConfigError(StudyError, ValueError):
     """A config value is out of range or inconsistent; the message names the key."""
 
 
-def require(condition: bool, key: str, value: Any, rule: str) -> None:
-    """The check of one config value: a `ConfigError` naming `key` and its value, and the rule
-    it breaks, unless `condition` holds."""
-    if not condition:
-        raise ConfigError(
-            f"{key}={value!r} is invalid: {rule}. Fix it on the command line "
-            f"({key}=...) or in its YAML file under configs/."
-        )
-
-
-def unset(options: object) -> bool:
-    """Whether a config dataclass was made without its values (Hydra's schema, not a run's
-    config): its checks then have nothing to check."""
-    return "???" in vars(options).values()
+def invalid_value(key: str, value: Any, rule: str) -> ConfigError:
+    """The error of one config value that breaks a rule: it names the key, the value, the rule
+    and where to fix it."""
+    return ConfigError(
+        f"{key}={value!r} is invalid: {rule}. Fix it on the command line ({key}=...) or in its "
+        f"YAML file under configs/."
+    )
 
 
 class RunFolderInUseError(ConfigError):

@@ -17,6 +17,7 @@ from helpers.runs import (
     launch,
     make_tiny_datamodule,
     read_metrics,
+    sweep_on_tiny_data,
     tiny_data_overrides,
 )
 from helpers.trainers import tiny_trainer
@@ -39,6 +40,7 @@ __all__ = [
     "make_dhcd_zip",
     "make_tiny_datamodule",
     "read_metrics",
+    "sweep_on_tiny_data",
     "tiny_data_overrides",
     "tiny_trainer",
 ]

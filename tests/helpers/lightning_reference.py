@@ -158,15 +158,15 @@ class PlainClassifier(LightningModule):
         return loss
 
     def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> Tensor:
-        return self._step(batch, ("train",))
+        return self._step(batch, groups=("train",))
 
     def validation_step(
         self, batch: tuple[Tensor, Tensor], batch_idx: int, dataloader_idx: int = 0
     ) -> None:
-        self._step(batch, self.val_groups[dataloader_idx])
+        self._step(batch, groups=self.val_groups[dataloader_idx])
 
     def test_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
-        self._step(batch, ("best_ckpt",))
+        self._step(batch, groups=("best_ckpt",))
 
     def configure_optimizers(self) -> torch.optim.Optimizer:
         return torch.optim.SGD(self.parameters(), lr=self.lr)

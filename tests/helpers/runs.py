@@ -52,6 +52,21 @@ def tiny_data_overrides(
     ]
 
 
+def sweep_on_tiny_data(
+    overrides: list[str],
+    archive: Path,
+    tmp_path: Path,
+    timeout: float = 300,
+    per_class: tuple[int, int] = (TINY_TRAIN_PER_CLASS, TINY_TEST_PER_CLASS),
+) -> tuple[Path, str]:
+    """Run `train.py -m OVERRIDES` on a small archive (`per_class`: its train and test images
+    per digit) into `tmp_path/sweep`, to its end: the sweep folder and the output."""
+    sweep = tmp_path / "sweep"
+    args = ["-m", *overrides, f"hydra.sweep.dir={sweep}"]
+    args += tiny_data_overrides(archive, tmp_path / "data", *per_class)
+    return sweep, finish(launch(args, tmp_path), timeout=timeout)
+
+
 def launch(
     args: list[str], cwd: Path, extra_env: dict[str, str] | None = None
 ) -> subprocess.Popen[str]:

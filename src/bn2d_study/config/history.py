@@ -27,6 +27,8 @@ _NET_ADDED = {
     "model.net.image_size": IMAGE_SIZE,
     "model.net.dropout": 0.0,
 }
+# The network's input channels became an option later; every earlier run's CNN read grayscale.
+_CNN_ADDED = {"model.net.in_channels": 1}
 _DATA_ADDED = {
     "data.classes": DIGIT_CLASSES,
     "data.num_classes": NUM_CLASSES,
@@ -46,4 +48,6 @@ def upgrade_run_config(config: dict[str, Any]) -> dict[str, Any]:
         upgraded.update(_NET_ADDED)
     if "data.batch_size" in upgraded and "data.classes" not in upgraded:
         upgraded.update(_DATA_ADDED)
+    if upgraded.get("model.net._target_") == _NET_ADDED["model.net._target_"]:
+        upgraded.update({k: v for k, v in _CNN_ADDED.items() if k not in upgraded})
     return upgraded

@@ -111,17 +111,16 @@ def sweep_name() -> str | None:
 
 def register_resolvers() -> None:
     """Register the resolvers of the configs above (idempotent)."""
-    if not OmegaConf.has_resolver("sweep_name"):
-        OmegaConf.register_new_resolver("sweep_name", sweep_name)
-    if not OmegaConf.has_resolver("threads_per_job"):
-        OmegaConf.register_new_resolver("threads_per_job", threads_per_job)
-    if not OmegaConf.has_resolver("run_name"):
-        OmegaConf.register_new_resolver("run_name", run_name)
-    if not OmegaConf.has_resolver("slurm_tasks_per_node"):
-        OmegaConf.register_new_resolver("slurm_tasks_per_node", slurm_tasks_per_node)
-    if not OmegaConf.has_resolver("slurm_nodes"):
-        OmegaConf.register_new_resolver("slurm_nodes", slurm_nodes)
-    if not OmegaConf.has_resolver("study"):
-        OmegaConf.register_new_resolver("study", reference)
-    if not OmegaConf.has_resolver("unique_id"):
-        OmegaConf.register_new_resolver("unique_id", unique_id, use_cache=True)
+    resolvers = {
+        "sweep_name": sweep_name,
+        "threads_per_job": threads_per_job,
+        "run_name": run_name,
+        "slurm_tasks_per_node": slurm_tasks_per_node,
+        "slurm_nodes": slurm_nodes,
+        "study": reference,
+        "unique_id": unique_id,
+    }
+    for name, resolver in resolvers.items():
+        if not OmegaConf.has_resolver(name):
+            # unique_id: one id per config, however often it is read
+            OmegaConf.register_new_resolver(name, resolver, use_cache=name == "unique_id")

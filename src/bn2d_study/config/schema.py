@@ -12,20 +12,24 @@ either is imported. `python train.py --cfg job` prints the composed config.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any, Optional
 
 from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING, DictConfig, OmegaConf
-from omegaconf.errors import OmegaConfBaseException
+from omegaconf.errors import MissingMandatoryValue, OmegaConfBaseException
 
 from bn2d_study.callbacks import options as callback_options
-from bn2d_study.config.trainer import TrainerOptions
+from bn2d_study.config.loggers import LOGGER_OPTIONS
+from bn2d_study.config.trainer import TRAINER_OPTIONS
 from bn2d_study.data import options as data_options
-from bn2d_study.errors import ConfigError, require, unset
+from bn2d_study.errors import ConfigError
 from bn2d_study.models import options as model_options
-from bn2d_study.run_folder.options import RunLockOptions
+from bn2d_study.run_folder.options import RUN_LOCK_OPTIONS
+from bn2d_study.signature_options import ComponentOptions, check
 from hydra_plugins.bn2d_study_launchers.config import register_launcher_configs
 
 # OmegaConf 2.3 reads `Optional[X]` but not `X | None` in dataclass fields: hence `noqa: UP045`.
@@ -33,11 +37,14 @@ from hydra_plugins.bn2d_study_launchers.config import register_launcher_configs
 # Every wing's schemas, stored where their YAML files name them, and the options checked by
 # the `_target_` they configure (a component of yours is checked by its signature when built).
 WING_SCHEMAS = {**data_options.SCHEMAS, **model_options.SCHEMAS, **callback_options.SCHEMAS}
-CHECKED_BY_TARGET: dict[str, type] = {
+CHECKED_BY_TARGET: dict[str, ComponentOptions] = {
     **data_options.CHECKED,
     **model_options.CHECKED,
     **callback_options.CHECKED,
+    **LOGGER_OPTIONS,
 }
+TrainerSchema = TRAINER_OPTIONS.schema
+RunLockSchema = RUN_LOCK_OPTIONS.schema
 
 
 @dataclass
@@ -63,43 +70,40 @@ class TrainConfig:
     trainer_speedups: bool = MISSING
     print_config: bool = MISSING
     torch_threads: Optional[int] = MISSING  # noqa: UP045
-    run_lock: RunLockOptions = MISSING
+    run_lock: RunLockSchema = MISSING  # type: ignore[valid-type]
     # The wings' nodes: typed by the schema each YAML file names, so that a data module, model
     # or callback of your own brings its own keys.
     data: Any = MISSING
     model: Any = MISSING
     callbacks: dict[str, Any] = field(default_factory=dict)
     logger: dict[str, Any] = field(default_factory=dict)
-    trainer: TrainerOptions = MISSING
+    trainer: TrainerSchema = MISSING  # type: ignore[valid-type]
     paths: PathsOptions = MISSING
 
-    def __post_init__(self) -> None:
-        if unset(self):
-            return
-        require(
-            self.train or self.ckpt_path is not None,
+
+def root_problems(o: Any) -> Iterator[tuple[str, str]]:
+    """Root options that contradict each other or name no file: (key, the rule it breaks)."""
+    if not o.train and o.ckpt_path is None:
+        yield (
             "train",
-            self.train,
-            "train=false evaluates a checkpoint on Test: give it one with "
-            "ckpt_path=<run>/checkpoints/last.ckpt (or best-*.ckpt), or use `make eval "
-            "CKPT=<checkpoint, run or sweep folder>`",
+            (
+                "train=false evaluates a checkpoint on Test: give it one with "
+                "ckpt_path=<run>/checkpoints/last.ckpt (or best-*.ckpt), or use `make eval "
+                "CKPT=<checkpoint, run or sweep folder>`"
+            ),
         )
-        require(
-            self.train or self.test,
-            "test",
-            self.test,
-            "with train=false the run only tests; test=false leaves it nothing to do",
+    if not o.train and not o.test:
+        yield "test", "with train=false the run only tests; test=false leaves it nothing to do"
+    if o.ckpt_path is not None and not Path(o.ckpt_path).expanduser().is_file():
+        yield (
+            "ckpt_path",
+            (
+                f"no such file (relative paths start at {Path.cwd()}); give a checkpoint of a run "
+                f"folder, e.g. <run>/checkpoints/last.ckpt"
+            ),
         )
-        if self.ckpt_path is not None:
-            require(
-                Path(self.ckpt_path).expanduser().is_file(),
-                "ckpt_path",
-                self.ckpt_path,
-                f"no such file (relative paths start at {Path.cwd()}); give a checkpoint of a "
-                f"run folder, e.g. <run>/checkpoints/last.ckpt",
-            )
-        if self.torch_threads is not None:
-            require(self.torch_threads >= 1, "torch_threads", self.torch_threads, "it must be >= 1")
+    if o.torch_threads is not None and o.torch_threads < 1:
+        yield "torch_threads", "it must be >= 1"
 
 
 def register_configs() -> None:
@@ -112,29 +116,57 @@ def register_configs() -> None:
         store.store(group=group, name=name, node=node)
 
 
-def _components(cfg: DictConfig) -> list[tuple[str, Any]]:
-    """The config nodes that build components: data, model, its network, each callback."""
+def _components(cfg: DictConfig) -> list[tuple[str, DictConfig]]:
+    """The config nodes that build components: data, model, its network, each callback and
+    logger."""
     nodes = [("data", cfg.get("data")), ("model", cfg.get("model"))]
     model = cfg.get("model")
     if isinstance(model, DictConfig):
         nodes.append(("model.net", model.get("net")))
-    for name, node in (cfg.get("callbacks") or {}).items():
-        nodes.append((f"callbacks.{name}", node))
+    for group in ("callbacks", "logger"):
+        for name, node in (cfg.get(group) or {}).items():
+            nodes.append((f"{group}.{name}", node))
     return [(key, node) for key, node in nodes if isinstance(node, DictConfig)]
 
 
+def _checked_nodes(cfg: DictConfig) -> Iterator[tuple[str, ComponentOptions, DictConfig]]:
+    """Each node with options to check: where it sits, its options and its values."""
+    yield "", ComponentOptions(TrainConfig, root_problems, ()), cfg
+    yield "trainer", TRAINER_OPTIONS, cfg.trainer
+    yield "run_lock", RUN_LOCK_OPTIONS, cfg.run_lock
+    for path, node in _components(cfg):
+        options = CHECKED_BY_TARGET.get(str(node.get("_target_")))
+        if options is not None:
+            yield path, options, node
+
+
 def validate_config(cfg: DictConfig) -> None:
-    """Check every value (the options' `__post_init__`) before anything is built."""
-    try:
-        OmegaConf.to_object(cfg)
-        for _, node in _components(cfg):
-            options = CHECKED_BY_TARGET.get(str(node.get("_target_")))
-            if options is not None:
-                values = OmegaConf.to_container(node, resolve=True)
-                options(**values)  # type: ignore[arg-type]
-    except OmegaConfBaseException as error:
-        # OmegaConf wraps errors raised while building a dataclass; surface ours unwrapped.
-        cause = error.__cause__ or error.__context__
-        if isinstance(cause, ConfigError):
-            raise cause from None
-        raise ConfigError(str(error)) from error
+    """Type every value (a wrong type, an unknown or a missing key fails), then run each
+    node's checks, before anything is built. A node typed only here, by its `_target_` (a
+    callback added on the command line), may leave out what its signature gives a default."""
+    for path, options, node in _checked_nodes(cfg):
+        schema = options.schema
+        try:
+            values = OmegaConf.to_container(node, resolve=True)
+            if options.takes_more:  # keys beyond the signature go on to its **kwargs
+                values = {k: v for k, v in values.items() if k in schema.__dataclass_fields__}
+            typed = OmegaConf.merge(OmegaConf.structured(schema), values)
+            for key in OmegaConf.missing_keys(typed):
+                if key not in options.with_default:
+                    raise MissingMandatoryValue(f"Missing mandatory value: {key}")
+            filled = {k: v for k, v in OmegaConf.to_container(typed).items() if v != "???"}
+        except MissingMandatoryValue as error:
+            key = ".".join(k for k in (path, str(error).rpartition(": ")[2]) if k)
+            raise ConfigError(
+                f"{key}: it has no value ({schema.__name__} needs one for every argument without "
+                f"a default). Fix it on the command line ({key}=...) or in its YAML file under "
+                f"configs/."
+            ) from None
+        except OmegaConfBaseException as error:
+            key = ".".join(k for k in (path, str(getattr(error, "full_key", "") or "")) if k)
+            reason = str(error).splitlines()[0].rstrip(".")
+            raise ConfigError(
+                f"{key}: {reason}. Fix it on the command line ({key}=...) or in its YAML file "
+                f"under configs/."
+            ) from None
+        check(options.problems, SimpleNamespace(**filled), path)

@@ -1,79 +1,40 @@
-"""The options of Lightning's Trainer (`trainer`): every argument, typed and checked before
-anything is built, without torch."""
+"""The options of Lightning's Trainer (`trainer`): every argument of its signature, typed and
+checked before anything is built, without torch.
+
+configs/trainer/default.yaml states every value: Lightning's defaults, except where it sets the
+study's. docs/lightning-flags.md lists the flags tested against a plain Lightning Trainer. A
+Lightning upgrade that adds an argument makes the YAML incomplete: composing then names the key
+to add.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any, Optional
+from collections.abc import Iterator
+from typing import Any
 
-from omegaconf import MISSING
-
-from bn2d_study.errors import require, unset
-
-# OmegaConf 2.3 reads `Optional[X]` but not `X | None` in dataclass fields: hence `noqa: UP045`.
+from bn2d_study.signature_options import options_of
 
 
-@dataclass
-class TrainerOptions:
-    """`lightning.Trainer`'s arguments, typed and checked; each means what Lightning's docs say.
-
-    configs/trainer/default.yaml states every value: Lightning's defaults, except where it sets
-    the study's. docs/lightning-flags.md lists the flags tested against a plain Lightning Trainer.
-    """
-
-    _target_: str = MISSING
-    default_root_dir: str = MISSING
-    accelerator: str = MISSING
-    devices: Any = MISSING
-    strategy: Any = MISSING
-    sync_batchnorm: bool = MISSING
-    num_nodes: int = MISSING
-    precision: Any = MISSING
-    logger: Any = MISSING
-    fast_dev_run: Any = MISSING
-    min_epochs: Optional[int] = MISSING  # noqa: UP045
-    max_epochs: Optional[int] = MISSING  # noqa: UP045
-    min_steps: Optional[int] = MISSING  # noqa: UP045
-    max_steps: int = MISSING
-    max_time: Any = MISSING
-    limit_train_batches: Any = MISSING
-    limit_val_batches: Any = MISSING
-    limit_test_batches: Any = MISSING
-    limit_predict_batches: Any = MISSING
-    overfit_batches: Any = MISSING
-    val_check_interval: Any = MISSING
-    check_val_every_n_epoch: Optional[int] = MISSING  # noqa: UP045
-    num_sanity_val_steps: Optional[int] = MISSING  # noqa: UP045
-    log_every_n_steps: Optional[int] = MISSING  # noqa: UP045
-    enable_checkpointing: Optional[bool] = MISSING  # noqa: UP045
-    enable_progress_bar: Optional[bool] = MISSING  # noqa: UP045
-    enable_model_summary: Optional[bool] = MISSING  # noqa: UP045
-    accumulate_grad_batches: int = MISSING
-    gradient_clip_val: Optional[float] = MISSING  # noqa: UP045
-    gradient_clip_algorithm: Optional[str] = MISSING  # noqa: UP045
-    deterministic: Any = MISSING
-    benchmark: Optional[bool] = MISSING  # noqa: UP045
-    inference_mode: bool = MISSING
-    use_distributed_sampler: bool = MISSING
-    profiler: Any = MISSING
-    detect_anomaly: bool = MISSING
-    barebones: bool = MISSING
-    plugins: Any = MISSING
-    reload_dataloaders_every_n_epochs: int = MISSING
-
-    def __post_init__(self) -> None:
-        if unset(self):
-            return
-        require(
-            self.max_epochs is None or self.max_epochs >= 1 or self.max_epochs == -1,
-            "trainer.max_epochs",
-            self.max_epochs,
-            "it must be >= 1, or -1 (no limit: stop by trainer.max_steps or trainer.max_time)",
+def trainer_problems(o: Any) -> Iterator[tuple[str, str]]:
+    """Trainer options that this project cannot run: (key, the rule it breaks)."""
+    if o.max_epochs is not None and o.max_epochs < 1 and o.max_epochs != -1:
+        yield (
+            "max_epochs",
+            ("it must be >= 1, or -1 (no limit: stop by trainer.max_steps or trainer.max_time)"),
         )
-        require(
-            self.logger in (None, True, False) or self.logger == [],
-            "trainer.logger",
-            self.logger,
-            "it must be null (the loggers of the `logger` group), or false or [] (no logger); "
-            "choose loggers with the group instead, e.g. logger=csv or logger=[csv,tensorboard]",
+    if o.logger not in (None, True, False) and o.logger != []:
+        yield (
+            "logger",
+            (
+                "it must be null (the loggers of the `logger` group), or false or [] (no logger); "
+                "choose loggers with the group instead, e.g. logger=csv or logger=[csv,tensorboard]"
+            ),
         )
+
+
+TRAINER_OPTIONS = options_of(
+    "lightning.pytorch.trainer.trainer.Trainer",
+    also_named=["lightning.Trainer"],
+    problems=trainer_problems,
+    given_by_caller=["callbacks"],  # built from the `callbacks` group
+)

@@ -1,82 +1,49 @@
-"""The options of `HindiDigitsDataModule` (`configs/data/dhcd.yaml` states each one's value and
-meaning): typed and checked here before anything is built, without torch."""
+"""The options of `HindiDigitsDataModule`: its signature names and types them,
+`configs/data/dhcd.yaml` states each one's value and meaning, and `data_problems` checks what
+types cannot say, before anything is built (without torch)."""
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
-from omegaconf import MISSING
-
-from bn2d_study.errors import require, unset
-
-# OmegaConf 2.3 reads `Optional[X]` but not `X | None` in dataclass fields: hence `noqa: UP045`.
+from bn2d_study.signature_options import by_target, options_of
 
 
-@dataclass
-class DataOptions:
-    """`data=dhcd` (configs/data/dhcd.yaml, which states every key's value): the keys, their
-    types and their checks."""
-
-    _target_: str = MISSING
-    data_dir: str = MISSING
-    archive: Optional[str] = MISSING  # noqa: UP045
-    url: str = MISSING
-    batch_size: int = MISSING
-    val_fraction: float = MISSING
-    split_seed: int = MISSING
-    num_workers: int = MISSING
-    pin_memory: bool = MISSING
-    normalize: bool = MISSING
-    classes: str = MISSING
-    num_classes: int = MISSING
-    image_size: int = MISSING
-    train_per_class: Optional[int] = MISSING  # noqa: UP045
-    test_per_class: Optional[int] = MISSING  # noqa: UP045
-    cache_name: str = MISSING
-    device_resident: Any = MISSING
-
-    def __post_init__(self) -> None:
-        if unset(self):
-            return
-        require(self.batch_size >= 1, "data.batch_size", self.batch_size, "it must be >= 1")
-        require(
-            self.device_resident in (True, False, "auto"),
-            "data.device_resident",
-            self.device_resident,
-            "it must be auto, true or false",
+def data_problems(o: Any) -> Iterator[tuple[str, str]]:
+    """Each data option out of range: (key, the rule it breaks)."""
+    for key in ("batch_size", "num_classes", "image_size"):
+        if getattr(o, key) < 1:
+            yield key, "it must be >= 1"
+    if o.num_workers < 0:
+        yield "num_workers", "it must be >= 0"
+    if o.device_resident not in (True, False, "auto"):
+        yield "device_resident", "it must be auto, true or false"
+    if not 0 <= o.val_fraction < 1:
+        yield "val_fraction", "it must be in [0, 1); 0 evaluates on Test every epoch"
+    for key in ("train_per_class", "test_per_class"):
+        if getattr(o, key) is not None and getattr(o, key) < 1:
+            yield key, "it must be >= 1 or null"
+    try:
+        re.compile(o.classes)
+    except re.error as error:
+        yield "classes", f"not a regular expression ({error})"
+    if o.archive is not None and not Path(o.archive).expanduser().exists():
+        yield "archive", (
+            f"no such file or folder (set by data.archive or DHCD_ARCHIVE; relative paths start "
+            f"at {Path.cwd()}); point it at the official DHCD zip (or an archive or folder of the "
+            f"same layout), or unset it (data.archive=null) to download {o.url}"
         )
-        require(
-            0 <= self.val_fraction < 1,
-            "data.val_fraction",
-            self.val_fraction,
-            "it must be in [0, 1); 0 evaluates on Test every epoch",
-        )
-        require(self.num_workers >= 0, "data.num_workers", self.num_workers, "it must be >= 0")
-        for key in ("train_per_class", "test_per_class"):
-            value = getattr(self, key)
-            require(value is None or value >= 1, f"data.{key}", value, "it must be >= 1 or null")
-        for key in ("num_classes", "image_size"):
-            require(getattr(self, key) >= 1, f"data.{key}", getattr(self, key), "it must be >= 1")
-        try:
-            re.compile(self.classes)
-        except re.error as error:
-            require(False, "data.classes", self.classes, f"not a regular expression ({error})")
-        if self.archive is not None:
-            require(
-                Path(self.archive).expanduser().exists(),
-                "data.archive",
-                self.archive,
-                f"no such file or folder (set by data.archive or DHCD_ARCHIVE; relative paths "
-                f"start at {Path.cwd()}); point it at the official DHCD zip (or an archive or "
-                f"folder of the same layout), or unset it (data.archive=null) to download "
-                f"{self.url}",
-            )
 
+
+DATA_OPTIONS = options_of(
+    "bn2d_study.data.datamodule.HindiDigitsDataModule",
+    problems=data_problems,
+)
 
 # What the config wing registers (configs/data/dhcd.yaml names its schema in its defaults), and
 # the options checked before anything is built, by the `_target_` they configure.
-SCHEMAS = {("data", "dhcd_schema"): DataOptions}
-CHECKED = {"bn2d_study.data.HindiDigitsDataModule": DataOptions}
+SCHEMAS = {("data", "dhcd_schema"): DATA_OPTIONS.schema}
+CHECKED = by_target(DATA_OPTIONS)

@@ -15,7 +15,7 @@ def build_cnn(
     num_classes: int,
     dropout: float,
     inplace_relu: bool,
-    in_channels: int = 1,
+    in_channels: int,
 ) -> nn.Sequential:
     """Build `[Conv2d (BatchNorm2d) ReLU] x conv_layers, MaxPool2d, Flatten, (Dropout,) Linear`.
 

@@ -1,94 +1,55 @@
-"""The options of `DigitClassifier` and of the study's CNN (`configs/model/cnn.yaml` and
-`configs/model/net/cnn.yaml` state each one's value and meaning): typed and checked here before
-anything is built, without torch."""
+"""The options of `DigitClassifier` and of the study's CNN, `build_cnn`: their signatures name
+and type them, `configs/model/cnn.yaml` and `configs/model/net/cnn.yaml` state each one's value
+and meaning, and the checks below say what types cannot, before anything is built (without
+torch)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any, Optional
+from collections.abc import Iterator
+from typing import Any
 
-from omegaconf import MISSING
+from bn2d_study.signature_options import by_target, options_of
 
-from bn2d_study.errors import require, unset
-
-# OmegaConf 2.3 reads `Optional[X]` but not `X | None` in dataclass fields: hence `noqa: UP045`.
+COMPILE_MODES = (None, "default", "reduce-overhead", "max-autotune")
 
 
-@dataclass
-class CnnOptions:
-    """`model/net=cnn`: the keys of `build_cnn`, their types and their checks."""
-
-    _target_: str = MISSING
-    _partial_: bool = MISSING
-    conv_layers: int = MISSING
-    filters: int = MISSING
-    kernel_size: int = MISSING
-    pool_size: int = MISSING
-    image_size: int = MISSING
-    num_classes: int = MISSING
-    dropout: float = MISSING
-    inplace_relu: bool = MISSING
-
-    def __post_init__(self) -> None:
-        if unset(self):
-            return
-        for key in ("conv_layers", "filters", "pool_size", "num_classes", "image_size"):
-            value = getattr(self, key)
-            require(value >= 1, f"model.net.{key}", value, "it must be >= 1")
-        require(
-            self.kernel_size >= 1 and self.kernel_size % 2 == 1,
-            "model.net.kernel_size",
-            self.kernel_size,
-            "it must be odd (same padding)",
-        )
-        require(
-            self.pool_size <= self.image_size,
-            "model.net.pool_size",
-            self.pool_size,
-            f"it must be <= the image size, {self.image_size}",
-        )
-        require(0 <= self.dropout < 1, "model.net.dropout", self.dropout, "it must be in [0, 1)")
+def cnn_problems(o: Any) -> Iterator[tuple[str, str]]:
+    """Each network option out of range: (key, the rule it breaks)."""
+    for key in ("conv_layers", "filters", "pool_size", "num_classes", "image_size", "in_channels"):
+        if getattr(o, key) < 1:
+            yield key, "it must be >= 1"
+    if o.kernel_size < 1 or o.kernel_size % 2 == 0:
+        yield "kernel_size", "it must be odd (same padding)"
+    if o.pool_size > o.image_size:
+        yield "pool_size", f"it must be <= the image size, {o.image_size}"
+    if not 0 <= o.dropout < 1:
+        yield "dropout", "it must be in [0, 1)"
 
 
-@dataclass
-class ClassifierOptions:
-    """`model=cnn`: the keys of `DigitClassifier`, their types and their checks; the network's
-    own under `net`, the metrics' under `metrics`."""
+def classifier_problems(o: Any) -> Iterator[tuple[str, str]]:
+    """Each classifier option out of range: (key, the rule it breaks)."""
+    if isinstance(o.metrics, dict) and not o.metrics:
+        choose = "choose model/metrics=lean or model/metrics=torchmetrics"
+        yield "metrics", f"it needs at least one metric; {choose}"
+    if o.compile_mode not in COMPILE_MODES:
+        yield "compile_mode", "it must be null, default, reduce-overhead or max-autotune"
 
-    _target_: str = MISSING
-    use_batchnorm: bool = MISSING
-    net: Any = MISSING
-    optimizer: Any = MISSING
-    metrics: Any = MISSING
-    scheduler: Any = MISSING
-    channels_last: bool = MISSING
-    compile: bool = MISSING
-    compile_mode: Optional[str] = MISSING  # noqa: UP045
 
-    def __post_init__(self) -> None:
-        if unset(self):
-            return
-        require(
-            not isinstance(self.metrics, dict) or bool(self.metrics),
-            "model.metrics",
-            self.metrics,
-            "it needs at least one metric; choose model/metrics=lean or model/metrics=torchmetrics",
-        )
-        require(
-            self.compile_mode in (None, "default", "reduce-overhead", "max-autotune"),
-            "model.compile_mode",
-            self.compile_mode,
-            "it must be null, default, reduce-overhead or max-autotune",
-        )
-
+CLASSIFIER_OPTIONS = options_of(
+    "bn2d_study.models.classifier.DigitClassifier",
+    problems=classifier_problems,
+)
+CNN_OPTIONS = options_of(
+    "bn2d_study.models.cnn.build_cnn",
+    problems=cnn_problems,
+    given_by_caller=["use_batchnorm"],  # the classifier's model.use_batchnorm
+    partial=True,
+)
 
 # What the config wing registers (the YAML files name these schemas in their defaults), and the
 # options checked before anything is built, by the `_target_` they configure.
 SCHEMAS = {
-    ("model", "classifier_schema"): ClassifierOptions,
-    ("model/net", "cnn_schema"): CnnOptions,
+    ("model", "classifier_schema"): CLASSIFIER_OPTIONS.schema,
+    ("model/net", "cnn_schema"): CNN_OPTIONS.schema,
 }
-CHECKED = {
-    "bn2d_study.models.DigitClassifier": ClassifierOptions,
-    "bn2d_study.models.build_cnn": CnnOptions,
-}
+CHECKED = by_target(CLASSIFIER_OPTIONS, CNN_OPTIONS)

@@ -15,7 +15,7 @@ import re
 _LOCATION_KEYS = (
     r"data\.(archive|data_dir|url|cache_name|num_workers|pin_memory|train_per_class"
     r"|test_per_class)"
-    r"|paths\..*|hydra\..*|trainer\.default_root_dir|ckpt_path"
+    r"|paths\..*|hydra\..*|trainer\.default_root_dir|trainer\.model_registry|ckpt_path"
 )
 # How the run is executed: the same results either way. `resume` must not rename the folder
 # that it resumes.
@@ -27,7 +27,7 @@ _EXECUTION_KEYS = (
 # How it is shown or logged.
 _DISPLAY_KEYS = (
     r"print_config|trainer\.enable_progress_bar|trainer\.enable_model_summary"
-    r"|logger\..*|trainer\.logger|callbacks\.progress_bar\..*"
+    r"|logger\..*|trainer\.logger|trainer\.enable_autolog_hparams|callbacks\.progress_bar\..*"
 )
 _NOT_DESCRIBING = re.compile(rf"^({_LOCATION_KEYS}|{_EXECUTION_KEYS}|{_DISPLAY_KEYS})$")
 

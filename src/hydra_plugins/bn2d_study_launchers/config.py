@@ -15,10 +15,10 @@ from omegaconf import MISSING
 
 
 @dataclass
-class BoundedSlurmQueueConf(SlurmQueueConf):
-    """`hydra/launcher=submitit_slurm`."""
+class BoundedWaitAndPacking:
+    """What this project's launchers add to the plugin's settings: the bounded wait for lost
+    jobs and the packing of several runs into one task (docs/cluster.md)."""
 
-    _target_: str = "hydra_plugins.bn2d_study_launchers.bounded_submitit.BoundedSlurmLauncher"
     poll_s: float = MISSING
     lost_after_s: float = MISSING
     runs_per_task: int = MISSING
@@ -26,14 +26,17 @@ class BoundedSlurmQueueConf(SlurmQueueConf):
 
 
 @dataclass
-class BoundedLocalQueueConf(LocalQueueConf):
+class BoundedSlurmQueueConf(SlurmQueueConf, BoundedWaitAndPacking):
+    """`hydra/launcher=submitit_slurm`."""
+
+    _target_: str = "hydra_plugins.bn2d_study_launchers.bounded_submitit.BoundedSlurmLauncher"
+
+
+@dataclass
+class BoundedLocalQueueConf(LocalQueueConf, BoundedWaitAndPacking):
     """`hydra/launcher=submitit_local`."""
 
     _target_: str = "hydra_plugins.bn2d_study_launchers.bounded_submitit.BoundedLocalLauncher"
-    poll_s: float = MISSING
-    lost_after_s: float = MISSING
-    runs_per_task: int = MISSING
-    runs_at_once: Optional[int] = MISSING  # noqa: UP045
 
 
 def register_launcher_configs() -> None:

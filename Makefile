@@ -38,10 +38,10 @@ bench:  ## whole runs of this project against plain loops, start-up, per-step ov
 	$(BIN)/python -m benchmarks.bench $(BENCH_ARGS)
 
 test:  ## the default test suite (a few minutes)
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest --durations=15
 
 test-slow:  ## long end-to-end tests
-	$(BIN)/python -m pytest -m slow
+	$(BIN)/python -m pytest -m slow --durations=15
 
 test-slurm:  ## sweeps through a real SLURM cluster: one node with and without accounting, two nodes (as root)
 	bash scripts/slurm-local.sh up

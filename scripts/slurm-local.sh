@@ -65,6 +65,9 @@ ClusterName=local
 SlurmctldHost=${HOST}(${CTLD_ADDR})
 SlurmUser=root
 AuthType=auth/munge
+# How long a job credential lives, and so how long a requeued job waits before it starts again
+# (Slurm's default: 120 s); the local jobs start within seconds.
+AuthInfo=cred_expire=30
 ProctrackType=proctrack/linuxproc
 TaskPlugin=task/none
 SelectType=select/cons_tres

@@ -29,7 +29,7 @@ SWEEP_TIMEOUT_S = 300
 
 @pytest.fixture(scope="module")
 def small_archive(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """100 train and 10 test images per digit: a run of 6 epochs at batch 4 takes half a minute."""
+    """100 train and 10 test images per digit: a run of 4 epochs at batch 4 takes 20 seconds."""
     return make_dhcd_zip(tmp_path_factory.mktemp("small") / "dhcd-small.zip", 100, 10)
 
 
@@ -103,7 +103,7 @@ def cancel_second_run_then_resume(
         "hydra.launcher.poll_s=2",
         *launcher_args,
         "seed=1,2",
-        "trainer.max_epochs=6",
+        "trainer.max_epochs=4",
         "data.batch_size=4",
         "print_config=false",
         "trainer.enable_progress_bar=false",
@@ -111,7 +111,7 @@ def cancel_second_run_then_resume(
         *tiny_data_overrides(archive, tmp_path / "data", 100, 10),
     ]
     process = launch(args, tmp_path)
-    victim = sweep / "1_seed=2,max_epochs=6,batch_size=4"
+    victim = sweep / "1_seed=2,max_epochs=4,batch_size=4"
     deadline = time.monotonic() + SWEEP_TIMEOUT_S
     while not (victim / "csv" / "metrics.csv").is_file():  # its first epoch is recorded
         assert process.poll() is None and time.monotonic() < deadline
@@ -122,8 +122,8 @@ def cancel_second_run_then_resume(
     output, _ = process.communicate(timeout=SWEEP_TIMEOUT_S)
     returned_after = time.monotonic() - cancelled_at
     assert process.returncode == 1, output[-3000:]
-    assert "1 of 2 runs did not finish" in output and "1_seed=2,max_epochs=6,batch_size=4" in output
-    first = sweep / "0_seed=1,max_epochs=6,batch_size=4"
+    assert "1 of 2 runs did not finish" in output and "1_seed=2,max_epochs=4,batch_size=4" in output
+    first = sweep / "0_seed=1,max_epochs=4,batch_size=4"
     assert read_run_status(first)["status"] == "completed"  # type: ignore[index]
     first_status = (first / "run_status.json").stat().st_mtime_ns
 
@@ -133,7 +133,7 @@ def cancel_second_run_then_resume(
     assert (first / "run_status.json").stat().st_mtime_ns == first_status  # skipped
     assert read_run_status(victim)["status"] == "completed"  # type: ignore[index]
     epochs = collections.Counter(r["epoch"] for r in read_metrics(victim) if r.get("train/loss"))
-    assert epochs == {str(e): 1 for e in range(6)}
+    assert epochs == {str(e): 1 for e in range(4)}
     return returned_after, output
 
 
@@ -268,7 +268,7 @@ def test_a_killed_rank_interrupts_the_run_and_resume_completes_it(
         "hydra.launcher.mem_gb=2",
         "hydra.launcher.poll_s=1",
         "trainer=ddp_cpu",
-        "trainer.max_epochs=8",
+        "trainer.max_epochs=5",
         "data.batch_size=4",
         "print_config=false",
         "trainer.enable_progress_bar=false",
@@ -295,7 +295,7 @@ def test_a_killed_rank_interrupts_the_run_and_resume_completes_it(
     assert code == 0, resumed[-3000:]
     assert read_run_status(run)["status"] == "completed"  # type: ignore[index]
     epochs = collections.Counter(r["epoch"] for r in read_metrics(run) if r.get("train/loss"))
-    assert epochs == {str(e): 1 for e in range(8)}
+    assert epochs == {str(e): 1 for e in range(5)}
 
 
 def _rows(sweep: Path) -> list[dict[str, str]]:
@@ -306,10 +306,10 @@ def _rows(sweep: Path) -> list[dict[str, str]]:
 
 
 def packed_overrides(archive: Path, tmp_path: Path) -> list[str]:
-    """4 short runs (seeds 1-4) on a small archive, one thread each."""
+    """4 short runs (seeds 1-4) of 3 epochs on a small archive, one thread each."""
     return [
         "seed=1,2,3,4",
-        "trainer.max_epochs=4",
+        "trainer.max_epochs=3",
         "data.batch_size=4",
         "torch_threads=1",
         "print_config=false",
@@ -427,6 +427,6 @@ def test_a_preempted_packed_task_is_requeued_and_resumes_its_unfinished_runs(
     for run in run_folders(sweep):
         assert read_run_status(run)["status"] == "completed"  # type: ignore[index]
         epochs = collections.Counter(r["epoch"] for r in read_metrics(run) if r.get("train/loss"))
-        assert epochs == {str(e): 1 for e in range(4)}
+        assert epochs == {str(e): 1 for e in range(3)}
     # The first runs were stopped and continued by the requeued task.
     assert "resume=true" in (first / ".hydra" / "overrides.yaml").read_text()

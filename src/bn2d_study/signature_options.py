@@ -1,4 +1,4 @@
-"""A component's options read from its signature, and the rules its values must keep.
+"""A component's options read from its signature, and how its checks are applied.
 
 The signature is the one place where an option's name and type are written; the component's YAML
 file states its value; a wing's `options.py` adds only the checks that types cannot say. The
@@ -72,7 +72,7 @@ def options_of(
     module, _, name = defined_at.rpartition(".")
     package = module.rpartition(".")[0]
     exported = (f"{package}.{name}",) if _exports(package, name) else ()
-    omitted = set(given_by_caller)
+    omitted = tuple(given_by_caller)
     fields: list[tuple[str, Any, Any]] = []
     if instantiated:
         fields.append(("_target_", str, field(default=MISSING)))
@@ -92,7 +92,7 @@ def options_of(
         problems,
         targets,
         signature.takes_more,
-        given_by_caller=tuple(omitted),
+        given_by_caller=omitted,
         with_default=signature.with_default,
     )
 
@@ -164,13 +164,16 @@ def _exports(package: str, name: str) -> bool:
         tree = ast.parse(_source_file(package).read_text(encoding="utf-8"))
     except ImportError:
         return False
-    listed = any(
-        isinstance(node, ast.Assign)
-        and any(isinstance(t, ast.Name) and t.id == "__all__" for t in node.targets)
-        and name in ast.literal_eval(node.value)
-        for node in tree.body
-    )
-    return listed or _imported(tree, name) is not None
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and any(
+            isinstance(t, ast.Name) and t.id == "__all__" for t in node.targets
+        ):
+            try:
+                if name in ast.literal_eval(node.value):
+                    return True
+            except ValueError:  # an `__all__` built by code: only its imports tell
+                break
+    return _imported(tree, name) is not None
 
 
 def _imported(tree: ast.Module, name: str) -> tuple[str, str] | None:

@@ -40,6 +40,7 @@ WORKER = textwrap.dedent(
 )
 
 
+@pytest.mark.slow  # two spawned DDP runs; moved out of make test for its time
 @pytest.mark.parametrize(("strategy", "open_at_exit"), [("ours", False), ("lightning", True)])
 def test_a_worker_closes_its_gloo_process_group_before_exit(
     strategy: str, open_at_exit: bool

@@ -95,6 +95,7 @@ def run_paper_protocol(archive: Path, tmp_path: Path, epochs: int) -> list[tuple
     return list(zip(losses, accuracies, strict=True))
 
 
+@pytest.mark.slow  # epochs 0-4 are the slow test's too; moved out of make test for its time
 def test_paper_protocol_reproduces_published_epoch_0(real_archive: Path, tmp_path: Path) -> None:
     """The acceptance check: no-BN epoch 0 train loss 2.1182, test accuracy 0.8160."""
     ((train_loss, test_acc),) = run_paper_protocol(real_archive, tmp_path, epochs=1)

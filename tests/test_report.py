@@ -282,6 +282,7 @@ def runs_at(sweep: Path, flag: str, lr: str) -> list[Path]:
     return found
 
 
+@pytest.mark.slow  # the 12-run lr sweep; moved out of make test for its time
 def test_a_swept_key_gets_every_value_the_best_and_diverged_counts(lr_sweep: Path) -> None:
     assert report_main([str(lr_sweep), "--sweep", "model.optimizer.lr"]) == 0
     outcomes = run_outcomes(lr_sweep)
@@ -318,6 +319,7 @@ def test_a_swept_key_gets_every_value_the_best_and_diverged_counts(lr_sweep: Pat
         assert image.size[0] > 300
 
 
+@pytest.mark.slow  # the 12-run lr sweep; moved out of make test for its time
 def test_any_two_valued_key_is_compared_paired_by_seed(lr_sweep: Path) -> None:
     # Three learning rates, but at 1e30 nothing completed: 0.05 minus 0.01, per BN setting.
     assert report_main([str(lr_sweep), "--compare", "model.optimizer.lr"]) == 0

@@ -2,12 +2,15 @@
 value before anything is built.
 
 Each wing owns its options (`data/options.py`, `models/options.py`, `callbacks/options.py`,
-`run_folder/options.py`; the Trainer's in `config/trainer.py`; the launchers' beside the
-launchers, in `hydra_plugins/bn2d_study_launchers/config.py`). The YAML files state every
+`run_folder/options.py`; the Trainer's and the loggers' in `config/trainer.py` and
+`config/loggers.py`; the launchers' beside the launchers, in
+`hydra_plugins/bn2d_study_launchers/config.py`): schemas read from the components' signatures
+(`signature_options.py`) and the checks that types cannot say. The YAML files state every
 value, once, and name their schema in their defaults list; Hydra then types them at composition
-(a wrong type or an unknown key fails there), and `validate_config` runs the value checks. This
-module loads in a fraction of a second, without torch or Lightning: a config error shows before
-either is imported. `python train.py --cfg job` prints the composed config.
+(a wrong type or an unknown key fails there), and `validate_config` types each component's node
+again by its `_target_` and runs the checks. This module loads in a fraction of a second,
+without torch or Lightning: a config error shows before either is imported. `python train.py
+--cfg job` prints the composed config.
 """
 
 from __future__ import annotations

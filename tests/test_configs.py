@@ -281,14 +281,17 @@ def test_a_lightning_logger_added_on_the_command_line_may_leave_out_its_defaults
         validate_config(bad)
 
 
-@pytest.mark.parametrize("name", group_options("logger"))
-def test_logger_yamls_state_every_argument_of_their_loggers(name: str) -> None:
-    """A logger's YAML shows each of its arguments (its type-checked keys); a logger added on
-    the command line may leave out those with a default."""
-    loaded = OmegaConf.load(find_config_dir() / "logger" / f"{name}.yaml")
+@pytest.mark.parametrize(
+    "path",
+    [f"{group}/{name}" for group in ("logger", "callbacks") for name in group_options(group)],
+)
+def test_group_yamls_state_every_argument_of_their_components(path: str) -> None:
+    """A logger's or callback's YAML entry shows each of its arguments (its type-checked keys);
+    one added on the command line may leave out those with a default."""
+    loaded = OmegaConf.load(find_config_dir() / f"{path}.yaml")
     for key, node in loaded.items():
         if key == "defaults":
             continue
         options = CHECKED_BY_TARGET[node["_target_"]]
         stated = set(node.keys()) & set(options.schema.__dataclass_fields__)
-        assert stated == set(options.schema.__dataclass_fields__), (name, key)
+        assert stated == set(options.schema.__dataclass_fields__), (path, key)

@@ -150,8 +150,9 @@ def test_summary_matches_numbers_computed_from_the_metrics_csvs(sweep: Path) -> 
 
 
 def write_in_the_old_layout(run_dir: Path) -> None:
-    """Rewrite a run's config as runs wrote it before the network moved under model.net and
-    the data module learned other class sets: model.<key> and no data.classes."""
+    """Rewrite a run's config as runs wrote it before the network moved under model.net, the
+    data module learned other class sets and the YAML files stated every argument:
+    model.<key>, no data.classes, no model.net.in_channels, fewer callback and Trainer keys."""
     config_path = run_dir / "resolved_config.yaml"
     config = yaml.safe_load(config_path.read_text())
     net = config["model"].pop("net")
@@ -159,6 +160,19 @@ def write_in_the_old_layout(run_dir: Path) -> None:
         config["model"][key] = net[key]
     for key in ("classes", "num_classes", "image_size", "cache_name"):
         del config["data"][key]
+    # Keys the YAML files began to state later (every argument of the callbacks and Trainer).
+    later = {
+        "model_checkpoint": ["verbose", "save_on_exception", "save_weights_only",
+                             "every_n_train_steps", "train_time_interval", "every_n_epochs",
+                             "save_on_train_epoch_end", "enable_version_counter"],
+        "tensorboard_layout": ["category", "charts"],
+        "progress_bar": ["process_position", "leave"],
+    }  # fmt: skip
+    for callback, keys in later.items():
+        for key in keys:
+            del config["callbacks"][callback][key]
+    for key in ("enable_autolog_hparams", "model_registry"):
+        del config["trainer"][key]
     config_path.write_text(yaml.safe_dump(config))
 
 

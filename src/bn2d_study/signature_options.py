@@ -152,6 +152,8 @@ def _signature(module: str, name: str) -> _Signature:
 
 def _inherited_signature(tree: ast.Module, cls: ast.ClassDef, module: str) -> _Signature:
     base = _name_of(cls.bases[0]) if cls.bases else None
+    if base in (None, "object", "ABC"):  # object's __init__: no options
+        return _Signature((), takes_more=False, with_default=frozenset())
     imported = _imported(tree, base) if base else None
     if imported is None:
         raise ImportError(f"{module}.{cls.name} defines no __init__, nor imports its base by name")

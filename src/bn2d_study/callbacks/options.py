@@ -46,6 +46,19 @@ DIVERGENCE_OPTIONS = options_of(
     problems=divergence_problems,
 )
 
+# The other callbacks of configs/callbacks/default.yaml, typed by their signatures too.
+OTHER_DEFAULT_CALLBACKS = [
+    options_of("lightning.pytorch.callbacks.model_checkpoint.ModelCheckpoint"),
+    options_of(
+        "lightning.pytorch.callbacks.progress.tqdm_progress.TQDMProgressBar",
+        also_named=["lightning.pytorch.callbacks.TQDMProgressBar"],
+    ),
+    options_of("bn2d_study.callbacks.epoch_timer.EpochTimer"),
+    options_of("bn2d_study.callbacks.tensorboard_layout.TensorBoardLayout"),
+    options_of("bn2d_study.callbacks.random_states.RandomStates"),
+    options_of("bn2d_study.callbacks.interrupted_checkpoint.InterruptedCheckpoint"),
+]
+
 # What the config wing registers (configs/callbacks/*.yaml name these schemas in their defaults),
 # and the options checked before anything is built, by the `_target_` they configure.
 SCHEMAS = {
@@ -53,4 +66,6 @@ SCHEMAS = {
     ("callbacks", "loss_landscape_schema"): LOSS_LANDSCAPE_OPTIONS.schema,
     ("callbacks", "divergence_schema"): DIVERGENCE_OPTIONS.schema,
 }
-CHECKED = by_target(SAMPLED_WEIGHTS_OPTIONS, LOSS_LANDSCAPE_OPTIONS, DIVERGENCE_OPTIONS)
+CHECKED = by_target(
+    SAMPLED_WEIGHTS_OPTIONS, LOSS_LANDSCAPE_OPTIONS, DIVERGENCE_OPTIONS, *OTHER_DEFAULT_CALLBACKS
+)

@@ -24,9 +24,7 @@ class TensorBoardLayout(Callback):
         charts: chart title -> metric tags (regular expressions) it draws.
     """
 
-    def __init__(
-        self, category: str = "BN2D study", charts: dict[str, list[str]] | None = None
-    ) -> None:
+    def __init__(self, category: str, charts: dict[str, list[str]] | None) -> None:
         self.category = category
         self.charts = dict(charts) if charts is not None else dict(DEFAULT_CHARTS)
         self._written = False

@@ -27,8 +27,17 @@ _NET_ADDED = {
     "model.net.image_size": IMAGE_SIZE,
     "model.net.dropout": 0.0,
 }
-# The network's input channels became an option later; every earlier run's CNN read grayscale.
+# Keys that the YAML files began to state later, at the values that every earlier run used
+# (the network read grayscale; the callbacks ran with their signatures' defaults). None-valued
+# ones need no entry: a missing key reads as None.
 _CNN_ADDED = {"model.net.in_channels": 1}
+_CALLBACKS_ADDED = {
+    "callbacks.model_checkpoint.verbose": False,
+    "callbacks.model_checkpoint.save_on_exception": False,
+    "callbacks.model_checkpoint.save_weights_only": False,
+    "callbacks.model_checkpoint.enable_version_counter": True,
+    "callbacks.tensorboard_layout.category": "BN2D study",
+}
 _DATA_ADDED = {
     "data.classes": DIGIT_CLASSES,
     "data.num_classes": NUM_CLASSES,
@@ -50,4 +59,8 @@ def upgrade_run_config(config: dict[str, Any]) -> dict[str, Any]:
         upgraded.update(_DATA_ADDED)
     if upgraded.get("model.net._target_") == _NET_ADDED["model.net._target_"]:
         upgraded.update({k: v for k, v in _CNN_ADDED.items() if k not in upgraded})
+    for key, value in _CALLBACKS_ADDED.items():
+        callback = key.rpartition(".")[0]
+        if f"{callback}._target_" in upgraded and key not in upgraded:
+            upgraded[key] = value
     return upgraded

@@ -172,6 +172,7 @@ def test_errors_building_the_run_name_the_config_key(
     assert "\n" not in str(error.value)
 
 
+@pytest.mark.slow  # a whole train.py run; moved out of make test for its time
 def test_a_build_error_is_one_paragraph_and_recorded(tiny_archive: Path, tmp_path: Path) -> None:
     expected = "model.optimizer.lr=-1: Invalid learning rate: -1"
     args = ["model.optimizer.lr=-1", "debug=fast", f"hydra.run.dir={tmp_path / 'run'}"]
@@ -222,6 +223,7 @@ def test_a_folder_holding_a_run_is_not_retrained_without_resume(
     assert (tmp_path / "run" / "run_status.json").read_text() == before
 
 
+@pytest.mark.slow  # a whole train.py run; moved out of make test for its time
 def test_out_of_memory_is_one_paragraph(tiny_archive: Path, tmp_path: Path) -> None:
     if Path("/proc/sys/vm/overcommit_memory").read_text().strip() == "1":
         pytest.skip("with overcommit_memory=1 the kernel grants any allocation")
@@ -248,6 +250,7 @@ def full_disk(tmp_path: Path) -> Iterator[Path]:
         subprocess.run(["umount", str(mount)], check=True)
 
 
+@pytest.mark.slow  # a whole train.py run; moved out of make test for its time
 @needs_root
 def test_a_full_disk_is_one_paragraph_and_recorded(
     tiny_archive: Path, tmp_path: Path, full_disk: Path
@@ -270,6 +273,7 @@ def test_a_full_disk_is_one_paragraph_and_recorded(
     assert not (run / LOCK_FILE).exists()
 
 
+@pytest.mark.slow  # a whole train.py run; moved out of make test for its time
 @needs_root
 @pytest.mark.skipif(shutil.which("setpriv") is None, reason="needs setpriv (util-linux)")
 def test_a_data_folder_without_permission_is_one_paragraph(

@@ -211,8 +211,11 @@ def _signature_options() -> list[tuple[str, ComponentOptions]]:
     return sorted([*checked.values(), *others], key=lambda item: item[0])
 
 
+SIGNATURE_OPTIONS = _signature_options()
+
+
 @pytest.mark.parametrize(
-    ("target", "options"), _signature_options(), ids=[t for t, _ in _signature_options()]
+    ("target", "options"), SIGNATURE_OPTIONS, ids=[t for t, _ in SIGNATURE_OPTIONS]
 )
 def test_schemas_read_from_source_match_the_imported_signatures(
     target: str, options: ComponentOptions

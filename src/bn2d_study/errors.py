@@ -14,13 +14,19 @@ class ConfigError(StudyError, ValueError):
     """A config value is out of range or inconsistent; the message names the key."""
 
 
+def fix_the_key(key: str, message: str, more: str = "") -> ConfigError:
+    """A `ConfigError` of `message` (which names `key`) that says where to fix the key; `more`
+    adds to that last sentence."""
+    return ConfigError(
+        f"{message}. Fix it on the command line ({key}=...) or in its YAML file under "
+        f"configs/{more}."
+    )
+
+
 def invalid_value(key: str, value: Any, rule: str) -> ConfigError:
     """The error of one config value that breaks a rule: it names the key, the value, the rule
     and where to fix it."""
-    return ConfigError(
-        f"{key}={value!r} is invalid: {rule}. Fix it on the command line ({key}=...) or in its "
-        f"YAML file under configs/."
-    )
+    return fix_the_key(key, f"{key}={value!r} is invalid: {rule}")
 
 
 class RunFolderInUseError(ConfigError):

@@ -34,7 +34,12 @@ def check(problems: Problems | None, values: Any, path: str) -> None:
     """Raise the `ConfigError` of the first problem with a node's values (`path`: where the node
     sits in the config, "" at the root), naming the key, its value and the rule."""
     for key, rule in problems(values) if problems else ():
-        raise invalid_value(f"{path}.{key}" if path else key, getattr(values, key), rule)
+        raise invalid_value(full_key(path, key), getattr(values, key), rule)
+
+
+def full_key(path: str, key: str) -> str:
+    """A node's key as the whole config names it (`path`: where the node sits, "" at the root)."""
+    return ".".join(part for part in (path, key) if part)
 
 
 @dataclass(frozen=True)
@@ -124,10 +129,16 @@ class _Signature:
 
 
 @cache
+def _tree(module: str) -> ast.Module:
+    """`module`'s source, parsed once (a package's `__init__` serves several lookups)."""
+    return ast.parse(_source_file(module).read_text(encoding="utf-8"))
+
+
+@cache
 def _signature(module: str, name: str) -> _Signature:
     """The signature of `module.name`: a function's, or a class's `__init__`'s (inherited from
     its first base class, when that is imported by name, if it defines none)."""
-    tree = ast.parse(_source_file(module).read_text(encoding="utf-8"))
+    tree = _tree(module)
     found = [node for node in tree.body if getattr(node, "name", None) == name]
     if found and isinstance(found[0], ast.FunctionDef):
         function, first = found[0], 0
@@ -154,7 +165,7 @@ def _inherited_signature(tree: ast.Module, cls: ast.ClassDef, module: str) -> _S
     base = _name_of(cls.bases[0]) if cls.bases else None
     if base in (None, "object", "ABC"):  # object's __init__: no options
         return _Signature((), takes_more=False, with_default=frozenset())
-    imported = _imported(tree, base) if base else None
+    imported = _imported(tree, base)
     if imported is None:
         raise ImportError(f"{module}.{cls.name} defines no __init__, nor imports its base by name")
     return _signature(*imported)
@@ -163,7 +174,7 @@ def _inherited_signature(tree: ast.Module, cls: ast.ClassDef, module: str) -> _S
 def _exports(package: str, name: str) -> bool:
     """Whether `package` exports `name`: imports it, or lists it in `__all__` (a lazy export)."""
     try:
-        tree = ast.parse(_source_file(package).read_text(encoding="utf-8"))
+        tree = _tree(package)
     except ImportError:
         return False
     for node in tree.body:

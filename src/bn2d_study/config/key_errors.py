@@ -10,7 +10,7 @@ from typing import Any
 from hydra.errors import InstantiationException
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
-from bn2d_study.errors import ConfigError, StudyError, as_resource_error
+from bn2d_study.errors import ConfigError, StudyError, as_resource_error, fix_the_key
 
 
 def _leaves(section: Any, prefix: str) -> dict[str, Any]:
@@ -94,9 +94,10 @@ def config_error(sections: dict[str, Any], cause: BaseException, during: str) ->
         section = sections[key]
         target = OmegaConf.select(section, "_target_") if isinstance(section, DictConfig) else None
         where = f"{key} ({target})" if target and len(sections) == 1 else key
-    return ConfigError(
-        f"{where}: {message} ({type(cause).__name__} {during}). Fix it on the command line "
-        f"({key}=...) or in its YAML file under configs/; HYDRA_FULL_ERROR=1 shows the traceback."
+    return fix_the_key(
+        key,
+        f"{where}: {message} ({type(cause).__name__} {during})",
+        "; HYDRA_FULL_ERROR=1 shows the traceback",
     )
 
 

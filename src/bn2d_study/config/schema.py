@@ -23,16 +23,16 @@ from typing import Any, Optional
 
 from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING, DictConfig, OmegaConf
-from omegaconf.errors import MissingMandatoryValue, OmegaConfBaseException
+from omegaconf.errors import OmegaConfBaseException
 
 from bn2d_study.callbacks import options as callback_options
 from bn2d_study.config.loggers import LOGGER_OPTIONS
 from bn2d_study.config.trainer import TRAINER_OPTIONS
 from bn2d_study.data import options as data_options
-from bn2d_study.errors import ConfigError
+from bn2d_study.errors import fix_the_key
 from bn2d_study.models import options as model_options
 from bn2d_study.run_folder.options import RUN_LOCK_OPTIONS
-from bn2d_study.signature_options import ComponentOptions, check
+from bn2d_study.signature_options import ComponentOptions, check, full_key
 from hydra_plugins.bn2d_study_launchers.config import register_launcher_configs
 
 # OmegaConf 2.3 reads `Optional[X]` but not `X | None` in dataclass fields: hence `noqa: UP045`.
@@ -154,22 +154,13 @@ def validate_config(cfg: DictConfig) -> None:
             if options.takes_more:  # keys beyond the signature go on to its **kwargs
                 values = {k: v for k, v in values.items() if k in schema.__dataclass_fields__}
             typed = OmegaConf.merge(OmegaConf.structured(schema), values)
-            for key in OmegaConf.missing_keys(typed):
-                if key not in options.with_default:
-                    raise MissingMandatoryValue(f"Missing mandatory value: {key}")
-            filled = {k: v for k, v in OmegaConf.to_container(typed).items() if v != "???"}
-        except MissingMandatoryValue as error:
-            key = ".".join(k for k in (path, str(error).rpartition(": ")[2]) if k)
-            raise ConfigError(
-                f"{key}: it has no value ({schema.__name__} needs one for every argument without "
-                f"a default). Fix it on the command line ({key}=...) or in its YAML file under "
-                f"configs/."
-            ) from None
         except OmegaConfBaseException as error:
-            key = ".".join(k for k in (path, str(getattr(error, "full_key", "") or "")) if k)
-            reason = str(error).splitlines()[0].rstrip(".")
-            raise ConfigError(
-                f"{key}: {reason}. Fix it on the command line ({key}=...) or in its YAML file "
-                f"under configs/."
-            ) from None
+            key = full_key(path, str(getattr(error, "full_key", "") or ""))
+            raise fix_the_key(key, f"{key}: {str(error).splitlines()[0].rstrip('.')}") from None
+        missing = sorted(OmegaConf.missing_keys(typed) - options.with_default)
+        if missing:
+            key = full_key(path, missing[0])
+            needs = f"{schema.__name__} needs one for every argument without a default"
+            raise fix_the_key(key, f"{key}: it has no value ({needs})")
+        filled = {k: v for k, v in OmegaConf.to_container(typed).items() if v != "???"}
         check(options.problems, SimpleNamespace(**filled), path)
